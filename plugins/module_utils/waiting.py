@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One polling loop for every wait of the collection.
+
+A wait repeatedly calls a *probe* that reports an :class:`Observation`: is the goal reached,
+can it never be reached (``terminal``), and the values seen (kept as samples for the report).
+The loop runs on a monotonic deadline, backs off while the goal is far, and can require the
+goal to *hold* for ``stable_for`` seconds before it returns.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class Observation(object):
+    """What one probe saw.
+
+    ``ready``: the goal holds right now. ``terminal``: a reason why the goal can never be reached
+    (the wait stops at once). ``values``: a small flat dict kept as a sample.
+    """
+
+    __slots__ = ('ready', 'terminal', 'values')
+
+    def __init__(self, ready, values=None, terminal=None):
+        self.ready = bool(ready)
+        self.values = dict(values or {})
+        self.terminal = terminal
+
+
+class WaitResult(object):
+    """The outcome of a wait: how long it took, how many probes, and the samples."""
+
+    def __init__(self):
+        self.elapsed = 0.0
+        self.polls = 0
+        self.samples = []
+        self.last = None
+        self.held_for = 0.0
+
+    def as_dict(self):
+        return {
+            'elapsed': round(self.elapsed, 3),
+            'polls': self.polls,
+            'held_for': round(self.held_for, 3),
+            'samples': list(self.samples),
+        }
+
+
+class WaitError(Exception):
+    """Base class: the wait ended without reaching its goal. ``result`` holds what was seen."""
+
+    def __init__(self, message, result):
+        super(WaitError, self).__init__(message)
+        self.result = result
+
+
+class WaitTimeout(WaitError):
+    """The deadline passed before the goal was reached (and held)."""
+
+
+class WaitAborted(WaitError):
+    """The probe reported a state from which the goal can never be reached."""
+
+
+class Waiter(object):
+    """Polls a probe until its goal holds for ``stable_for`` seconds, or fails.
+
+    ``poll_interval`` is the base interval. While the goal is not reached the interval grows by
+    ``backoff`` up to ``max_interval``; it returns to the base interval as soon as the goal is
+    reached, so a stability window is watched closely. No sleep ever passes the deadline or the
+    end of the stability window. ``on_progress(observation, result)`` is called at most every
+    ``progress_every`` seconds (and once at the start), for long waits that must stay visible.
+    """
+
+    def __init__(self, timeout, poll_interval=5.0, stable_for=0.0, max_interval=None, backoff=1.5,
+                 max_samples=240, on_progress=None, progress_every=30.0,
+                 clock=time.monotonic, wallclock=time.time, sleep=time.sleep):
+        if timeout is None or timeout < 0:
+            raise ValueError('timeout must be zero or more seconds')
+        if poll_interval <= 0:
+            raise ValueError('poll_interval must be more than zero seconds')
+        if stable_for < 0:
+            raise ValueError('stable_for must be zero or more seconds')
+        self.timeout = float(timeout)
+        self.poll_interval = float(poll_interval)
+        self.stable_for = float(stable_for)
+        self.max_interval = float(max_interval) if max_interval else max(self.poll_interval, 30.0)
+        self.backoff = max(1.0, float(backoff))
+        self.max_samples = max(2, int(max_samples))
+        self.on_progress = on_progress
+        self.progress_every = float(progress_every)
+        self._clock = clock
+        self._wallclock = wallclock
+        self._sleep = sleep
+
+    def _keep(self, result, sample):
+        result.samples.append(sample)
+        if len(result.samples) > self.max_samples:
+            # Halve the resolution but keep the first sample: the curve stays readable.
+            result.samples = result.samples[:1] + result.samples[2::2]
+
+    def wait(self, probe):
+        """Run the wait. Returns a :class:`WaitResult`; raises WaitTimeout or WaitAborted."""
+        result = WaitResult()
+        start = self._clock()
+        deadline = start + self.timeout
+        interval = self.poll_interval
+        ready_since = None
+        last_progress = None
+        while True:
+            observation = probe()
+            now = self._clock()
+            result.polls += 1
+            result.elapsed = now - start
+            result.last = observation
+            sample = {'t': round(now - start, 3), 'time': round(self._wallclock(), 3), 'ready': observation.ready}
+            sample.update(observation.values)
+            self._keep(result, sample)
+
+            if self.on_progress and (last_progress is None or now - last_progress >= self.progress_every):
+                last_progress = now
+                self.on_progress(observation, result)
+
+            if observation.terminal:
+                raise WaitAborted(observation.terminal, result)
+
+            if observation.ready:
+                if ready_since is None:
+                    ready_since = now
+                    interval = self.poll_interval
+                result.held_for = now - ready_since
+                if result.held_for >= self.stable_for:
+                    return result
+                next_check = min(now + interval, ready_since + self.stable_for)
+            else:
+                if ready_since is not None:
+                    interval = self.poll_interval
+                ready_since = None
+                result.held_for = 0.0
+                next_check = now + interval
+                interval = min(self.max_interval, interval * self.backoff)
+
+            if now >= deadline:
+                raise WaitTimeout('timed out after %.0f seconds' % self.timeout, result)
+            self._sleep(max(0.0, min(next_check, deadline) - now))
