@@ -1,0 +1,1 @@
+"""Fixtures for throwaway database servers (see tests/localdb)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the DTS emulator (see tests/dts_emulator)."""
