@@ -106,7 +106,7 @@ def run_playbook(playbook, inventory=None, extra_vars=None, check=False, diff=Fa
         'DTSOPS_TEST_RESULTS': results_path,
     })
     environment.update(env or {})
-    proc = subprocess.run(command, cwd=workdir, env=environment, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(command, cwd=workdir, env=environment, capture_output=True, text=True, timeout=timeout, check=False)
     results = []
     with open(results_path) as stream:
         for line in stream:

@@ -93,6 +93,10 @@ def client_host(client):
     return client
 
 
+def _client_excluded(client, clients):
+    return bool(clients) and (client in clients or client_host(client) in clients)
+
+
 def classify_sessions(sessions, exclude_users=(), exclude_clients=()):
     """Split normalised sessions into own / excluded / writing / active / idle.
 
@@ -106,8 +110,7 @@ def classify_sessions(sessions, exclude_users=(), exclude_clients=()):
     for session in sessions:
         if session.get('own'):
             kind = OWN
-        elif session.get('user') in users or (clients and (session.get('client') in clients
-                                                             or client_host(session.get('client')) in clients)):
+        elif session.get('user') in users or _client_excluded(session.get('client'), clients):
             kind = EXCLUDED
         elif session.get('writing'):
             kind = WRITING
