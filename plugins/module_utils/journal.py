@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The switchover journal: what each phase did, persisted so that a fresh run can resume.
+
+One JSON document per migration unit. Every change is written atomically (temporary file,
+fsync, rename, fsync of the directory), so a controller killed at any instant leaves either the
+previous or the new journal on disk, never a torn one.
+
+Shape::
+
+    {"version": 1, "unit": "orders", "run_id": "20261124T020000Z-1a2b3c", "attempt": 1,
+     "created": ..., "updated": ..., "outcome": "running" | "completed" | "aborted" | "failed",
+     "point_of_no_return": null | "<time>", "message": "...",
+     "phases": {"fence": {"status": "done", "started": ..., "finished": ..., "elapsed": 1.2,
+                          "result": {...}}, ...},
+     "data": {"fence": {...}, "reverse_job_id": "...", ...},
+     "events": [{"time": ..., "phase": "fence", "status": "started", "message": ""}, ...]}
+
+Times are UNIX seconds (float); the report renders them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+
+VERSION = 1
+OUTCOMES = ('running', 'completed', 'aborted', 'failed')
+PHASE_STATUSES = ('started', 'done', 'failed', 'skipped')
+
+
+class JournalError(Exception):
+    """The journal cannot be read or written; the message says which file and why."""
+
+
+def new_journal(unit, now=None):
+    now = time.time() if now is None else now
+    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))
+    return {
+        'version': VERSION,
+        'unit': unit,
+        'run_id': '%s-%s' % (stamp, uuid.uuid4().hex[:6]),
+        'attempt': 1,
+        'created': now,
+        'updated': now,
+        'outcome': 'running',
+        'point_of_no_return': None,
+        'message': '',
+        'phases': {},
+        'data': {},
+        'events': [],
+    }
+
+
+def load(path):
+    """The journal at ``path``, or None when there is none."""
+    try:
+        with open(path) as stream:
+            journal = json.load(stream)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise JournalError('cannot read the journal %s: %s' % (path, exc))
+    if not isinstance(journal, dict) or journal.get('version') != VERSION:
+        raise JournalError('%s is not a switchover journal of version %d' % (path, VERSION))
+    return journal
+
+
+def save(path, journal):
+    """Write atomically; the file is readable by its owner only (it holds fence records)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.journal-', dir=directory)
+        try:
+            with os.fdopen(fd, 'w') as stream:
+                json.dump(journal, stream, indent=1, sort_keys=True, default=str)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise JournalError('cannot write the journal %s: %s' % (path, exc))
+
+
+def archive(path, journal):
+    """Move a finished journal aside (``<path>.<run_id>``) so that the next run starts afresh."""
+    target = '%s.%s' % (path, journal['run_id'])
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        raise JournalError('cannot archive the journal %s: %s' % (path, exc))
+    return target
+
+
+def begin_run(journal, unit, now=None):
+    """Start a run or resume one. Returns (journal, how) with how in 'new', 'resumed', 'finished'."""
+    if journal is None:
+        return new_journal(unit, now), 'new'
+    if journal.get('outcome') == 'running':
+        journal['attempt'] = int(journal.get('attempt', 1)) + 1
+        add_event(journal, None, 'resumed', 'attempt %d' % journal['attempt'], now)
+        return journal, 'resumed'
+    return journal, 'finished'
+
+
+def add_event(journal, phase, status, message='', now=None):
+    now = time.time() if now is None else now
+    journal['events'].append({'time': now, 'phase': phase, 'status': status, 'message': message or ''})
+    journal['updated'] = now
+
+
+def set_phase(journal, phase, status, result=None, message='', now=None):
+    """Record a phase transition; ``result`` is kept with the phase (merged on repeats)."""
+    if status not in PHASE_STATUSES:
+        raise JournalError('unknown phase status %r (expected one of %s)' % (status, ', '.join(PHASE_STATUSES)))
+    now = time.time() if now is None else now
+    entry = journal['phases'].setdefault(phase, {})
+    if status == 'started':
+        entry['started'] = entry.get('started') or now
+        entry.pop('finished', None)
+    else:
+        entry.setdefault('started', now)
+        entry['finished'] = now
+        entry['elapsed'] = round(now - entry['started'], 3)
+    entry['status'] = status
+    if message:
+        entry['message'] = message
+    if result:
+        entry.setdefault('result', {}).update(result)
+    add_event(journal, phase, status, message, now)
+
+
+def merge_data(journal, data, now=None):
+    if data:
+        journal['data'].update(data)
+        journal['updated'] = time.time() if now is None else now
+
+
+def finish(journal, outcome, message='', now=None):
+    if outcome not in OUTCOMES:
+        raise JournalError('unknown outcome %r (expected one of %s)' % (outcome, ', '.join(OUTCOMES)))
+    journal['outcome'] = outcome
+    journal['message'] = message or ''
+    add_event(journal, None, outcome, message, now)
+
+
+def phase_done(journal, phase):
+    return journal['phases'].get(phase, {}).get('status') in ('done', 'skipped')

@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: switchover_journal
+short_description: Record what a switchover did, so that a new run can resume it
+version_added: 1.0.0
+description:
+  - Reads and updates the journal of one migration unit, a JSON file that records each phase of
+    the switchover (times, results, fence records, task ids).
+  - Every update is written atomically (temporary file, fsync, rename), so a controller killed at
+    any moment leaves a complete journal behind.
+  - The P(dtsops.switchover.switchover#role) role uses it; it is usable on its own in playbooks that
+    build their own procedure.
+author:
+  - dtsops.switchover maintainers (@dtsops)
+options:
+  path:
+    description:
+      - The journal file. Its directory is created (mode 0700) when missing.
+    type: path
+    required: true
+  operation:
+    description:
+      - V(begin) starts a run, or resumes the run recorded in O(path) when it did not finish.
+        RV(how) tells which.
+      - V(read) returns the journal (or nothing) and changes nothing.
+      - V(phase) records a phase transition (O(phase), O(status), O(result), O(note)).
+      - V(data) merges O(data) into the journal's data.
+      - V(point_of_no_return) records the moment applications may write to the destination
+        (only the first call counts).
+      - V(finish) records the outcome of the run (O(outcome), O(note)).
+      - V(archive) moves a finished journal aside as C(<path>.<run_id>), so that the next run
+        starts afresh.
+    type: str
+    required: true
+    choices: [begin, read, phase, data, point_of_no_return, finish, archive]
+  unit:
+    description:
+      - Name of the migration unit (usually C(inventory_hostname)). Required with O(operation=begin).
+    type: str
+  phase:
+    description:
+      - Phase name, for O(operation=phase).
+    type: str
+  status:
+    description:
+      - Phase status, for O(operation=phase).
+    type: str
+    choices: [started, done, failed, skipped]
+  result:
+    description:
+      - What the phase produced, kept with the phase (merged when recorded again).
+    type: dict
+  data:
+    description:
+      - Values for later phases and for a resumed run (fence records, task ids), merged into the
+        journal's data. With O(operation=phase) they are merged in the same write.
+    type: dict
+  outcome:
+    description:
+      - Outcome of the run, for O(operation=finish).
+    type: str
+    choices: [completed, aborted, failed]
+  note:
+    description:
+      - A human-readable note kept with the transition or the outcome.
+    type: str
+    default: ''
+notes:
+  - The journal holds fence records and task ids, never passwords; it is written with mode 0600.
+extends_documentation_fragment:
+  - dtsops.switchover.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode the journal is not written; the module returns the journal it would write.
+  diff_mode:
+    support: none
+'''
+
+EXAMPLES = r'''
+- name: Start or resume the run of this unit
+  dtsops.switchover.switchover_journal:
+    path: "/var/lib/switchover/{{ inventory_hostname }}.json"
+    operation: begin
+    unit: "{{ inventory_hostname }}"
+  register: journal
+
+- name: Record the fence so that a crashed run can lift it
+  dtsops.switchover.switchover_journal:
+    path: "/var/lib/switchover/{{ inventory_hostname }}.json"
+    operation: phase
+    phase: fence
+    status: done
+    data:
+      fence: "{{ lock.fence }}"
+'''
+
+RETURN = r'''
+journal:
+  description: The journal after the operation (as read for O(operation=read); empty when there is none).
+  returned: always
+  type: dict
+  sample:
+    unit: orders
+    run_id: 20261124T020000Z-1a2b3c
+    outcome: running
+    phases:
+      fence: {status: done, started: 1795658400.1, finished: 1795658400.9, elapsed: 0.8}
+    data:
+      reverse_job_id: n99m9jx822k
+how:
+  description:
+    - For O(operation=begin), V(new) (a new run), V(resumed) (an unfinished run continues) or
+      V(finished) (the last run ended; archive it to start another).
+  returned: when O(operation=begin)
+  type: str
+  sample: resumed
+archived_to:
+  description: Where the journal was moved, for O(operation=archive).
+  returned: when O(operation=archive) moved a journal
+  type: str
+path:
+  description: The journal file.
+  returned: always
+  type: str
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True),
+            operation=dict(type='str', required=True,
+                           choices=['begin', 'read', 'phase', 'data', 'point_of_no_return', 'finish', 'archive']),
+            unit=dict(type='str'),
+            phase=dict(type='str'),
+            status=dict(type='str', choices=list(journal_utils.PHASE_STATUSES)),
+            result=dict(type='dict'),
+            data=dict(type='dict'),
+            outcome=dict(type='str', choices=['completed', 'aborted', 'failed']),
+            note=dict(type='str', default=''),
+        ),
+        required_if=[
+            ('operation', 'begin', ['unit']),
+            ('operation', 'phase', ['phase', 'status']),
+            ('operation', 'data', ['data']),
+            ('operation', 'finish', ['outcome']),
+        ],
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = params['path']
+    operation = params['operation']
+    now = time.time()
+    result = dict(changed=False, path=path)
+
+    try:
+        journal = journal_utils.load(path)
+        if operation == 'read':
+            module.exit_json(journal=journal or {}, **result)
+
+        if operation == 'begin':
+            journal, how = journal_utils.begin_run(journal, params['unit'], now)
+            result['how'] = how
+            result['changed'] = how != 'finished'
+        elif journal is None:
+            module.fail_json(msg='There is no journal at %s: run operation=begin first.' % path, **result)
+        elif operation == 'phase':
+            journal_utils.set_phase(journal, params['phase'], params['status'], params['result'], params['note'], now)
+            journal_utils.merge_data(journal, params['data'], now)
+            result['changed'] = True
+        elif operation == 'data':
+            journal_utils.merge_data(journal, params['data'], now)
+            result['changed'] = True
+        elif operation == 'point_of_no_return':
+            if not journal.get('point_of_no_return'):
+                journal['point_of_no_return'] = now
+                journal_utils.add_event(journal, None, 'point_of_no_return', params['note'], now)
+                result['changed'] = True
+        elif operation == 'finish':
+            journal_utils.finish(journal, params['outcome'], params['note'], now)
+            result['changed'] = True
+        elif operation == 'archive':
+            if journal.get('outcome') == 'running':
+                module.fail_json(msg='The run %s in %s has not finished: resume it or record its outcome before archiving.'
+                                 % (journal['run_id'], path), **result)
+            result['changed'] = True
+            if not module.check_mode:
+                result['archived_to'] = journal_utils.archive(path, journal)
+            module.exit_json(journal={}, **result)
+
+        if result['changed'] and not module.check_mode:
+            journal_utils.save(path, journal)
+    except journal_utils.JournalError as exc:
+        module.fail_json(msg=str(exc), **result)
+    module.exit_json(journal=journal, **result)
+
+
+if __name__ == '__main__':
+    main()
