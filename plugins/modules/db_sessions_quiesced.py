@@ -1,0 +1,274 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: db_sessions_quiesced
+short_description: Wait until no session writes to a database any more
+version_added: 1.0.0
+description:
+  - Lists the client sessions of a database server, leaves out the module's own session and the
+    sessions of the migration account, and waits inside the module until no session writes
+    (O(wait_for=writes)) or no session is left at all (O(wait_for=sessions)).
+  - A session C(writes) when it has an open write transaction or runs a write right now; C(active)
+    sessions run something else; C(idle) sessions are connected and hold no transaction.
+  - With O(kill=true) it ends the sessions of the application O(accounts) that are still there,
+    and keeps ending new ones while it waits. Its own session and the sessions of O(exclude_users)
+    and O(exclude_clients) are never ended.
+  - This is step 3 of the switchover; run it after M(dtsops.switchover.db_write_lock) has fenced the
+    application accounts, so no new writer can appear.
+options:
+  wait_for:
+    description:
+      - V(writes) waits until no session has an open write transaction or runs a write.
+      - V(sessions) waits until no session is connected at all, besides the module's own and the
+        excluded ones.
+    type: str
+    choices: [writes, sessions]
+    default: writes
+  exclude_users:
+    description:
+      - Users whose sessions are left out, typically the migration account (for example C(dts)).
+      - Their sessions are reported with class C(excluded), are never waited for and never ended.
+    type: list
+    elements: str
+    default: []
+  exclude_clients:
+    description:
+      - Client addresses whose sessions are left out, as a host (C(10.0.0.5)) or host and port
+        (C(10.0.0.5:51234)), for example the DTS server addresses.
+    type: list
+    elements: str
+    default: []
+  kill:
+    description:
+      - End the sessions of O(accounts) (all of their sessions, whatever their class), then end
+        every new one that appears while the module waits.
+    type: bool
+    default: false
+  accounts:
+    description:
+      - The application accounts whose sessions O(kill=true) ends. Required with O(kill=true).
+      - Sessions are matched by user name; a MySQL account written C(user@host) matches the
+        sessions of C(user) from any host.
+      - An account must not be in O(exclude_users).
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description:
+      - Seconds to wait for the database to become quiet. V(0) looks once.
+    type: float
+    default: 60
+  poll_interval:
+    description:
+      - Seconds between two listings of the sessions.
+    type: float
+    default: 1
+  stable_for:
+    description:
+      - Seconds the database must stay quiet before the module returns, to catch a writer that
+        connects again.
+    type: float
+    default: 0
+extends_documentation_fragment:
+  - dtsops.switchover.db
+  - dtsops.switchover.attributes
+  - dtsops.switchover.attributes.action_group_db
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode the module lists and classifies the sessions once, reports which sessions it
+        would end in RV(ended_sessions) and the statements it would run, ends nothing and does not wait.
+        It does not fail when sessions still write, because in a check run the fence before it was
+        not applied either.
+  diff_mode:
+    support: none
+notes:
+  - What each engine lists, and the privileges needed to see every session and to end one, are in
+    the engine guides (docs/engines/) and in the notes of M(dtsops.switchover.db_write_lock).
+  - Statements of other sessions are returned with password literals masked, cut at 1024 characters.
+seealso:
+  - module: dtsops.switchover.db_write_lock
+  - module: dtsops.switchover.db_caught_up
+author:
+  - dtsops.switchover maintainers
+'''
+
+EXAMPLES = r'''
+- name: Wait until the application stopped writing (DTS keeps working)
+  dtsops.switchover.db_sessions_quiesced:
+    engine: mysql
+    login_host: source.db.example.com
+    login_user: switchover_admin
+    login_password: "{{ admin_password }}"
+    exclude_users: [dts]
+    timeout: 120
+    stable_for: 5
+
+- name: End what the shop accounts still hold open, and wait until they are gone
+  dtsops.switchover.db_sessions_quiesced:
+    engine: postgresql
+    login_host: source.db.example.com
+    login_db: shop
+    login_user: postgres
+    login_password: "{{ admin_password }}"
+    exclude_users: [dts_migration]
+    kill: true
+    accounts: [shop_app, shop_batch]
+    wait_for: sessions
+    timeout: 30
+
+- name: Same settings for every database module of the play
+  module_defaults:
+    group/dtsops.switchover.db:
+      engine: redis
+      login_host: cache.example.com
+      login_password: "{{ redis_password }}"
+  block:
+    - name: Wait for quiet
+      dtsops.switchover.db_sessions_quiesced:
+        exclude_clients: [100.104.0.0]
+'''
+
+RETURN = r'''
+quiet:
+  description: Whether the goal of O(wait_for) was reached (in check mode, whether it holds now).
+  returned: always
+  type: bool
+  sample: true
+sessions:
+  description:
+    - The sessions of the last listing, normalised, with their class.
+    - C(class) is one of C(own), C(excluded), C(writing), C(active), C(idle).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {id: 4711, user: shop_app, client: "10.0.0.5:51234", database: shop, state: Sleep, command: null,
+       writing: false, idle: true, own: false, age: 12, class: idle}
+counts:
+  description: Number of sessions per class in the last listing.
+  returned: always
+  type: dict
+  sample: {own: 1, excluded: 2, writing: 0, active: 0, idle: 3}
+ended_sessions:
+  description: The sessions the module ended (in check mode, would end), as they were listed.
+  returned: always
+  type: list
+  elements: dict
+statements:
+  description: The statements the module ran to end sessions (in check mode, would run).
+  returned: always
+  type: list
+  elements: str
+  sample: ["KILL CONNECTION 4711"]
+waited:
+  description: Seconds the module waited.
+  returned: always
+  type: float
+  sample: 2.013
+polls:
+  description: How many times the sessions were listed.
+  returned: always
+  type: int
+  sample: 3
+samples:
+  description: The session counts per class at each poll (C(t) seconds since the start, C(time) epoch).
+  returned: always
+  type: list
+  elements: dict
+server:
+  description: Engine, flavour and version of the server.
+  returned: always
+  type: dict
+  sample: {engine: mysql, flavour: mariadb, version: 10.11.6}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dtsops.switchover.plugins.module_utils.db import connect_engine, db_argument_spec, fail_engine
+from ansible_collections.dtsops.switchover.plugins.module_utils.sessions import Quiesce, account_user
+from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import WaitTimeout, Waiter
+
+
+def check_options(module):
+    params = module.params
+    for name in ('timeout', 'poll_interval', 'stable_for'):
+        if params[name] < 0 or (name == 'poll_interval' and params[name] == 0):
+            module.fail_json(msg='%s must be %s seconds, got %s.' % (name, 'more than 0' if name == 'poll_interval' else '0 or more', params[name]))
+    if params['kill'] and not params['accounts']:
+        module.fail_json(msg='kill=true needs accounts: the application accounts whose sessions may be ended.')
+    if params['accounts'] and not params['kill']:
+        module.fail_json(msg='accounts only says whose sessions kill=true ends; set kill=true or leave accounts out.')
+    excluded = set(params['exclude_users'])
+    clash = [a for a in params['accounts'] if a in excluded or account_user(a) in excluded]
+    if clash:
+        module.fail_json(msg='accounts %s are also in exclude_users: excluded sessions are never ended. '
+                             'Remove them from one of the two lists.' % ', '.join(clash))
+
+
+def main():
+    argument_spec = db_argument_spec()
+    argument_spec.update(
+        wait_for=dict(type='str', default='writes', choices=['writes', 'sessions']),
+        exclude_users=dict(type='list', elements='str', default=[]),
+        exclude_clients=dict(type='list', elements='str', default=[]),
+        kill=dict(type='bool', default=False),
+        accounts=dict(type='list', elements='str', default=[]),
+        timeout=dict(type='float', default=60),
+        poll_interval=dict(type='float', default=1),
+        stable_for=dict(type='float', default=0),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    check_options(module)
+    params = module.params
+
+    engine = connect_engine(module)
+    try:
+        quiesce = Quiesce(engine, wait_for=params['wait_for'], exclude_users=params['exclude_users'],
+                          exclude_clients=params['exclude_clients'], end_accounts=params['accounts'] if params['kill'] else ())
+        server = {}
+
+        def result(outcome=None):
+            values = dict(
+                changed=bool(quiesce.ended),
+                quiet=not quiesce.blocking(),
+                sessions=quiesce.sessions(),
+                counts=quiesce.counts(),
+                ended_sessions=quiesce.ended_sessions(),
+                statements=list(engine.statements),
+                server=server,
+                waited=round(outcome.elapsed, 3) if outcome else 0.0,
+                polls=outcome.polls if outcome else 0,
+                samples=outcome.samples if outcome else [],
+            )
+            return values
+
+        try:
+            server = engine.server_info()
+            if module.check_mode:
+                waiter = Waiter(0, poll_interval=params['poll_interval'])
+            else:
+                # A quiesce is watched closely: no backoff, so a writer that stops is seen within one interval.
+                waiter = Waiter(params['timeout'], poll_interval=params['poll_interval'], stable_for=params['stable_for'],
+                                max_interval=params['poll_interval'])
+            outcome = waiter.wait(quiesce.probe)
+        except WaitTimeout as exc:
+            if not module.check_mode:
+                module.fail_json(msg=quiesce.timeout_message(params['timeout']), **result(exc.result))
+            outcome = exc.result
+        except Exception as exc:
+            fail_engine(module, exc, quiesce.doing, engine, **result())
+        module.exit_json(**result(outcome))
+    finally:
+        engine.close()
+
+
+if __name__ == '__main__':
+    main()
