@@ -71,8 +71,8 @@ options:
     type: int
     default: 10
 requirements:
-  - The driver of the engine on the host that runs the module (the controller with a local connection):
-    PyMySQL (mysql), psycopg2 (postgresql), pymssql (sqlserver), oracledb (oracle, thin mode),
+  - The driver of the engine on the host that runs the module (the controller with a local connection),
+    one of PyMySQL (mysql), psycopg2 (postgresql), pymssql (sqlserver), oracledb (oracle, thin mode),
     redis (redis), pymongo (mongodb).
 '''
 

@@ -97,7 +97,7 @@ seealso:
   - module: dtsops.switchover.db_write_lock
   - module: dtsops.switchover.db_caught_up
 author:
-  - dtsops.switchover maintainers
+  - dtsops.switchover maintainers (@dtsops)
 '''
 
 EXAMPLES = r'''

@@ -1,0 +1,342 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: db_write_lock
+short_description: Fence writes on a database, or lift the fence
+version_added: 1.0.0
+description:
+  - O(state=locked) blocks writes on a database server, all or nothing, and returns a fence record
+    RV(fence) that lists what it changed and the values found before. O(state=unlocked) with that
+    record restores exactly those values, also from a new playbook run.
+  - O(scope=instance) makes the whole server read-only. O(scope=accounts) blocks only the named
+    application accounts (and ends their sessions), so the migration account keeps reading and writing.
+  - Idempotent. Locking a server that is already fenced changes nothing (its record then has
+    C(before) equal to C(after) for every change, so unlocking with it changes nothing either);
+    unlocking twice changes nothing.
+  - If one change of a fence fails, the changes already made are undone and the module fails with
+    the reason and what was rolled back, and names loudly anything that could not be rolled back.
+  - This is step 2 (fence) and step 8 (unfence the old source after a rollback, or the destination
+    before the point of no return) of the switchover.
+  - What each engine runs, and the privileges it needs, are in the table in the notes.
+options:
+  state:
+    description:
+      - V(locked) applies the fence, V(unlocked) lifts it.
+    type: str
+    choices: [locked, unlocked]
+    default: locked
+  scope:
+    description:
+      - V(instance) fences the whole server, V(accounts) only the O(accounts).
+      - Required with O(state=locked) and with O(force=true). With O(fence), the scope of the
+        record is used; a different O(scope) is an error.
+    type: str
+    choices: [instance, accounts]
+  accounts:
+    description:
+      - The application accounts to fence with O(scope=accounts). Required with that scope, and
+        not allowed with O(scope=instance).
+      - MySQL accounts are written C(user@host), or C(user) for every host of that user. PostgreSQL
+        roles, Redis ACL users, SQL Server logins, Oracle users and MongoDB users (C(user@authdb),
+        or C(user) for the C(admin) database) are written by name.
+    type: list
+    elements: str
+    default: []
+  end_sessions:
+    description:
+      - End the sessions that the fence would not stop by itself (the sessions of the fenced
+        accounts; for O(scope=instance), the sessions with open write transactions where the engine
+        needs that), so no write that started before the fence can still commit.
+      - The sessions of O(exclude_users) and the module's own session are never ended.
+    type: bool
+    default: true
+  exclude_users:
+    description:
+      - Users whose sessions are never ended, typically the migration account (for example C(dts)).
+      - They must not be in O(accounts).
+    type: list
+    elements: str
+    default: []
+  fence:
+    description:
+      - With O(state=unlocked), the fence record returned by the lock (RV(fence)), for example from
+        a registered result or the switchover journal. The module restores the values recorded in
+        it, only where the server still shows the fenced value.
+    type: dict
+  force:
+    description:
+      - With O(state=unlocked) and no O(fence) record, set the values of an unfenced server for
+        O(scope) and O(accounts) whatever they were before the fence (for operators after a disaster,
+        when the record is lost). Settings that were already in place before the fence are lost.
+    type: bool
+    default: false
+  lease:
+    description:
+      - Redis only, O(scope=instance). Seconds the keeper process renews C(CLIENT PAUSE WRITE)
+        without hearing from an unlock; after that the pause ends by itself, so a lost controller
+        never leaves Redis paused. Defaults to the engine's lease (see the Redis engine guide).
+    type: int
+  databases:
+    description:
+      - SQL Server only, O(scope=instance). The databases to make read-only; all user databases
+        when not set.
+    type: list
+    elements: str
+extends_documentation_fragment:
+  - dtsops.switchover.db
+  - dtsops.switchover.attributes
+  - dtsops.switchover.attributes.action_group_db
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the current state, changes nothing, and returns the record and the statements it would run.
+  diff_mode:
+    support: full
+    details:
+      - The values the fence changes (Engine fence state) before and after; in check mode the after
+        side is predicted from the record.
+notes:
+  - "Statements per engine and scope, and the minimum privileges of O(login_user):"
+  - "B(mysql), instance: C(SET GLOBAL read_only = ON), and C(super_read_only = ON) on MySQL 5.7+ (not
+    MariaDB, where accounts with C(READ ONLY ADMIN) or C(SUPER) still write); C(KILL CONNECTION) of sessions
+    with open write transactions. Needs C(SUPER) or C(SYSTEM_VARIABLES_ADMIN) (MariaDB C(READ ONLY ADMIN)),
+    C(CONNECTION_ADMIN)/C(PROCESS)."
+  - "B(mysql), accounts: C(ALTER USER ... ACCOUNT LOCK) and C(KILL CONNECTION) of their sessions. Needs
+    C(CREATE USER) and C(CONNECTION ADMIN) or C(SUPER), C(PROCESS)."
+  - "B(postgresql), instance: C(ALTER SYSTEM SET default_transaction_read_only = on), C(pg_reload_conf()),
+    C(pg_terminate_backend()) of sessions with open write transactions. Needs a superuser (or C(ALTER SYSTEM)
+    granted on that parameter, PostgreSQL 15+, and C(pg_signal_backend))."
+  - "B(postgresql), accounts: C(ALTER ROLE ... NOLOGIN), C(pg_terminate_backend()) of their sessions. Needs
+    C(CREATEROLE) (superuser for superuser roles) and C(pg_signal_backend)."
+  - "B(redis), instance: C(CLIENT PAUSE <ms> WRITE) renewed by a keeper process until unlock or O(lease).
+    Redis 6.2+. Needs the C(client) command (C(+client|pause)) for the ACL user."
+  - "B(redis), accounts: C(ACL SETUSER <user> -@write), C(CLIENT KILL USER <user>). Needs C(+acl) and C(+client)."
+  - "B(sqlserver), instance: C(ALTER DATABASE [db] SET READ_ONLY WITH ROLLBACK IMMEDIATE) per database.
+    Needs C(ALTER) on each database (C(db_owner)). Accounts: C(ALTER LOGIN [x] DISABLE), C(KILL <spid>).
+    Needs C(ALTER ANY LOGIN) and C(ALTER ANY CONNECTION)."
+  - "B(oracle), instance: C(ALTER SYSTEM ENABLE RESTRICTED SESSION) and C(ALTER SYSTEM KILL SESSION) of
+    sessions without C(RESTRICTED SESSION). Needs C(ALTER SYSTEM). Accounts: C(ALTER USER x ACCOUNT LOCK)
+    and C(ALTER SYSTEM KILL SESSION). Needs C(ALTER USER) and C(ALTER SYSTEM)."
+  - "B(mongodb), instance: C(setUserWriteBlockMode) (MongoDB 6.0+). Needs C(setUserWriteBlockMode) and
+    C(bypassWriteBlockingMode) (for the catch-up token). Accounts: C(revokeRolesFromUser) of the roles
+    that write, C(killOp)/C(killSessions). Needs C(revokeRole)/C(grantRole) and C(killop)."
+  - The engine guides in docs/engines/ give the details and what was verified against real servers.
+seealso:
+  - module: dtsops.switchover.db_sessions_quiesced
+  - module: dtsops.switchover.db_caught_up
+author:
+  - dtsops.switchover maintainers (@dtsops)
+'''
+
+EXAMPLES = r'''
+- name: Fence the application accounts on the source (DTS keeps its account)
+  dtsops.switchover.db_write_lock:
+    engine: mysql
+    login_host: source.db.example.com
+    login_user: switchover_admin
+    login_password: "{{ admin_password }}"
+    scope: accounts
+    accounts: [shop_app@%, shop_batch]
+    exclude_users: [dts]
+  register: source_fence
+
+- name: Lift exactly that fence (also from a later run, with the record from the journal)
+  dtsops.switchover.db_write_lock:
+    engine: mysql
+    login_host: source.db.example.com
+    login_user: switchover_admin
+    login_password: "{{ admin_password }}"
+    state: unlocked
+    fence: "{{ source_fence.fence }}"
+
+- name: Make the whole Redis read-only while the switch runs, for at most 10 minutes
+  dtsops.switchover.db_write_lock:
+    engine: redis
+    login_host: cache.example.com
+    login_password: "{{ redis_password }}"
+    scope: instance
+    lease: 600
+
+- name: The record is lost - unlock the accounts whatever the fence had found
+  dtsops.switchover.db_write_lock:
+    engine: postgresql
+    login_host: source.db.example.com
+    login_user: postgres
+    login_password: "{{ admin_password }}"
+    state: unlocked
+    force: true
+    scope: accounts
+    accounts: [shop_app]
+'''
+
+RETURN = r'''
+fence:
+  description:
+    - The fence record; keep it (the switchover role writes it to its journal) to unlock later.
+    - C(changes) lists what the fence changed, in order, with the value C(before) and C(after); a
+      change with equal values was already in place. C(ended_sessions) are the sessions it ended.
+      C(extra) holds engine data needed to undo (for example the Redis keeper).
+    - With O(state=unlocked), the record that was undone.
+  returned: always
+  type: dict
+  sample:
+    engine: mysql
+    scope: accounts
+    server: "10.0.0.7:3306"
+    flavour: mariadb
+    version: 10.11.6
+    changes:
+      - {kind: account_lock, target: "'shop_app'@'%'", before: false, after: true}
+    ended_sessions: []
+    extra: {}
+restored:
+  description: With O(state=unlocked), the changes that were undone (in check mode, would be).
+  returned: when state=unlocked
+  type: list
+  elements: dict
+ended_sessions:
+  description: The sessions the fence ended (in check mode, would end).
+  returned: always
+  type: list
+  elements: dict
+statements:
+  description: The statements and commands run (in check mode, that would run), secrets masked.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ALTER USER 'shop_app'@'%' ACCOUNT LOCK", "KILL CONNECTION 4711"]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dtsops.switchover.plugins.module_utils.db import connect_engine, db_argument_spec, fail_engine
+from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import FenceError
+from ansible_collections.dtsops.switchover.plugins.module_utils.fencing import (
+    check_record,
+    effective_changes,
+    engine_options,
+    fence_error_message,
+    predicted_state,
+    record_changed,
+)
+from ansible_collections.dtsops.switchover.plugins.module_utils.sessions import account_user
+
+
+def check_options(module):
+    """One clear message for each option combination that cannot work. Returns the engine options."""
+    params = module.params
+    locked = params['state'] == 'locked'
+    if locked and (params['fence'] is not None or params['force']):
+        module.fail_json(msg='fence and force are for state=unlocked; state=locked takes scope (and accounts).')
+    if not locked:
+        if params['fence'] is None and not params['force']:
+            module.fail_json(msg='state=unlocked needs fence (the record a lock returned) or force=true with scope '
+                                 '(and accounts) to restore the unfenced values without a record.')
+        if params['fence'] is not None and params['force']:
+            module.fail_json(msg='fence and force=true exclude each other: with a record the module restores it, '
+                                 'force is for when the record is lost.')
+    if params['fence'] is not None:
+        try:
+            check_record(params['fence'], params['engine'])
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+        if params['scope'] and params['scope'] != params['fence']['scope']:
+            module.fail_json(msg='scope is %s but the fence record has scope %s; leave scope out to use the record.'
+                                 % (params['scope'], params['fence']['scope']))
+    elif not params['scope']:
+        module.fail_json(msg='scope is required with state=%s%s: instance or accounts.'
+                             % (params['state'], '' if locked else ' and force=true'))
+    scope = params['scope'] or params['fence']['scope']
+    if params['fence'] is None:
+        if scope == 'accounts' and not params['accounts']:
+            module.fail_json(msg='scope=accounts needs accounts: the application accounts to fence.')
+        if scope == 'instance' and params['accounts']:
+            module.fail_json(msg='accounts is for scope=accounts; scope=instance fences the whole server.')
+    excluded = set(params['exclude_users'])
+    clash = [a for a in params['accounts'] if a in excluded or account_user(a) in excluded]
+    if clash:
+        module.fail_json(msg='accounts %s are also in exclude_users: the migration account must not be fenced. '
+                             'Remove them from one of the two lists.' % ', '.join(clash))
+    try:
+        return engine_options(params, params['engine'])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+
+
+def main():
+    argument_spec = db_argument_spec()
+    argument_spec.update(
+        state=dict(type='str', default='locked', choices=['locked', 'unlocked']),
+        scope=dict(type='str', choices=['instance', 'accounts']),
+        accounts=dict(type='list', elements='str', default=[]),
+        end_sessions=dict(type='bool', default=True),
+        exclude_users=dict(type='list', elements='str', default=[]),
+        fence=dict(type='dict'),
+        force=dict(type='bool', default=False),
+        lease=dict(type='int'),
+        databases=dict(type='list', elements='str'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    options = check_options(module)
+    params = module.params
+
+    engine = connect_engine(module)
+    doing = 'reading the fence state'
+    try:
+        if params['state'] == 'locked':
+            scope, accounts = params['scope'], params['accounts']
+            before = engine.fence_state(scope, accounts)
+            doing = 'applying the fence'
+            record = engine.fence(scope, accounts, end_sessions=params['end_sessions'],
+                                  exclude_users=params['exclude_users'], options=options)
+            doing = 'reading the fence state'
+            changed = record_changed(record)
+            if module.check_mode:
+                after = predicted_state(before, record.get('changes'), 'after')
+            else:
+                after = engine.fence_state(scope, accounts) if changed else before
+            result = dict(changed=changed, fence=record, ended_sessions=record.get('ended_sessions') or [])
+        else:
+            if params['force']:
+                if not callable(getattr(engine, 'unfenced_record', None)):
+                    module.fail_json(msg='force=true is not available for the %s engine: unlock with the fence record.' % params['engine'])
+                doing = 'reading the values to restore'
+                record = engine.unfenced_record(params['scope'], params['accounts'], options=options)
+            else:
+                record = params['fence']
+            scope = record['scope']
+            accounts = record.get('accounts') or params['accounts']
+            before = engine.fence_state(scope, accounts)
+            doing = 'lifting the fence'
+            restored = engine.unfence(record) or []
+            doing = 'reading the fence state'
+            changed = bool(effective_changes(restored))
+            if module.check_mode:
+                after = predicted_state(before, restored, 'before')
+            else:
+                after = engine.fence_state(scope, accounts) if changed else before
+            result = dict(changed=changed, fence=record, restored=restored, ended_sessions=[])
+    except FenceError as exc:
+        module.fail_json(msg=fence_error_message(exc, 'apply the fence' if params['state'] == 'locked' else 'lift the fence'),
+                         rolled_back=exc.rolled_back, rollback_failed=exc.rollback_failed, statements=list(engine.statements))
+    except Exception as exc:
+        fail_engine(module, exc, doing, engine)
+    finally:
+        engine.close()
+
+    result['statements'] = list(engine.statements)
+    if module._diff:
+        server = '%s %s' % (params['engine'], engine.address)
+        result['diff'] = dict(before=before, after=after, before_header=server + ' before', after_header=server + ' after')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
