@@ -265,7 +265,7 @@ class Api(object):
                 selected.append((index, job))
             column = (lambda pair: (pair[1]._finished_at or 0, pair[0])) if order_column == 'FinishTime' else (lambda pair: (pair[1].created_at, pair[0]))
             selected.sort(key=column, reverse=direction == 'DESC')
-            page = [job for _, job in selected[(page_number - 1) * page_size:page_number * page_size]]
+            page = [job for dummy, job in selected[(page_number - 1) * page_size:page_number * page_size]]
             body = envelope(action)
             body.update({'TotalRecordCount': len(selected), 'PageRecordCount': len(page), 'PageNumber': page_number,
                          'DtsJobList': [self._list_item(job, with_db_list) for job in page], 'EtlDemoList': []})

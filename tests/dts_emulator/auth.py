@@ -96,12 +96,12 @@ def authenticate(credentials, method, path, query, params, headers, header_names
     """
     authorization = (headers('authorization') or [''])[0].strip()
     if authorization:
-        scheme, _, rest = authorization.partition(' ')
+        scheme, dummy, rest = authorization.partition(' ')
         if scheme != ACS3:
             raise incomplete('Unsupported authorization scheme %r: use %s.' % (scheme, ACS3))
         fields = {}
         for part in rest.split(','):
-            key, _, value = part.strip().partition('=')
+            key, dummy, value = part.strip().partition('=')
             fields[key] = value
         missing = [key for key in ('Credential', 'SignedHeaders', 'Signature') if not fields.get(key)]
         if missing:

@@ -141,7 +141,7 @@ class Emulator(object):
             raise RuntimeError('the emulator is already running')
         self._stopping.clear()
         self._server = _Server((self.host, self._requested_port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.2},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.05},
                                         name='dts-emulator-%d' % self.port, daemon=True)
         self._thread.start()
         return self
@@ -335,7 +335,8 @@ class Emulator(object):
         if path != '/':
             return dts_api.gateway_error(404, 'InvalidAction.NotFound', 'Specified api is not found, please check your url and method.'), None
         if not action:
-            return dts_api.gateway_error(400, 'MissingParameter', 'The input parameter "Action" that is mandatory for processing this request is not supplied.'), None
+            return dts_api.gateway_error(400, 'MissingParameter',
+                                         'The input parameter "Action" that is mandatory for processing this request is not supplied.'), None
         version = (handler.header_values('x-acs-version') or [params.get('Version')])[0]
         if version and version != dts_api.VERSION:
             return dts_api.gateway_error(400, 'InvalidVersion', 'Specified parameter Version is not valid. DTS speaks %s.' % dts_api.VERSION), None
@@ -391,7 +392,7 @@ class Emulator(object):
             'fail_job': lambda job_id, message, status='Failed': self.fail_job(job_id, message, status=status).to_dict(),
             'add_fault': lambda **kw: self.add_fault(**kw).to_dict(),
             'clear_faults': lambda: {'cleared': self.clear_faults()},
-            'faults': lambda: self.faults.pending(),
+            'faults': self.faults.pending,
             'requests': lambda action=None: self.calls(action),
             'calls': lambda action=None: self.calls(action),
             'reset_requests': lambda: {'reset': self.reset_requests()},

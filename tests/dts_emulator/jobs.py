@@ -43,7 +43,7 @@ class JobNotFound(KeyError):
 
 def new_id(length=15, rng=random.SystemRandom()):
     # Shaped like real ids (i03e3zty16i****): lower-case letters and digits, starting with a letter.
-    return rng.choice(string.ascii_lowercase) + ''.join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(length - 1))
+    return rng.choice(string.ascii_lowercase) + ''.join(rng.choice(string.ascii_lowercase + string.digits) for dummy in range(length - 1))
 
 
 def iso_time(epoch):
