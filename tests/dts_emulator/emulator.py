@@ -44,6 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = 'dts-emulator'
     sys_version = ''
     timeout = 120                   # idle keep-alive connections end eventually
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
 
     def setup(self):
         super(_Handler, self).setup()

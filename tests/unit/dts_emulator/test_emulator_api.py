@@ -216,7 +216,7 @@ def test_keep_alive_connections_are_served_concurrently(emu, client):
     idle = http.client.HTTPConnection('127.0.0.1', emu.port, timeout=10)
     idle.connect()
     try:
-        for _ in range(3):
+        for dummy in range(3):
             assert client.describe_dts_job_detail(dts_models.DescribeDtsJobDetailRequest(dts_job_id=job.job_id)).body.success
         other = sdk(emu)
         assert other.describe_dts_job_detail(dts_models.DescribeDtsJobDetailRequest(dts_job_id=job.job_id)).body.success

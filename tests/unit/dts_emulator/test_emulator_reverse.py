@@ -174,8 +174,8 @@ def test_create_instance_configure_and_start_incremental_only(emu, client, clock
 def test_configure_without_instance_then_create_instance_with_auto_start(emu, client, clock):
     configured = client.configure_dts_job(configure_request(checkpoint=str(T0 - 600))).body
     assert configured.success == 'true'
-    created = client.create_dts_instance(dts_models.CreateDtsInstanceRequest(job_id=configured.dts_job_id, auto_start=True,
-                                                                            pay_type='PostPaid')).body
+    request = dts_models.CreateDtsInstanceRequest(job_id=configured.dts_job_id, auto_start=True, pay_type='PostPaid')
+    created = client.create_dts_instance(request).body
     assert created.success == 'true' and created.job_id == configured.dts_job_id and created.instance_id == configured.dts_instance_id
     assert emu.job(configured.dts_job_id).status == 'Prechecking'
     assert detail(client, configured.dts_job_id).checkpoint == T0 - 600   # the configured start offset
