@@ -557,12 +557,16 @@ class DtsClient(object):
         task seen last stays in ``last_job``. API retries stop at the end of the wait.
         """
         waiter = Waiter(timeout, poll_interval=poll_interval, stable_for=stable_for, **waiter_args)
+        seen = []
 
         def probe():
             job = self.find_job(job_id, deadline=waiter.deadline)
             if job is None:
+                if gone is None and not seen:
+                    raise DtsError('DTS task %s not found in region %s.' % (job_id, self.region), kind='not_found')
                 return gone or Observation(False, {'status': None, 'phase': 'absent', 'delay_ms': None},
                                            terminal='DTS task %s no longer exists.' % job_id)
+            seen.append(True)
             self.last_job = job
             observation = check(job)
             observation.values.update(job.sample())
