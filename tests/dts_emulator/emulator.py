@@ -142,7 +142,7 @@ class Emulator(object):
             raise RuntimeError('the emulator is already running')
         self._stopping.clear()
         self._server = _Server((self.host, self._requested_port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.05},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.01},
                                         name='dts-emulator-%d' % self.port, daemon=True)
         self._thread.start()
         return self

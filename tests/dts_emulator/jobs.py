@@ -17,7 +17,7 @@ import string
 import threading
 import time
 
-from .delay import delay_source
+from .delay import DelaySource, delay_source
 
 TIMED_STAGES = ('precheck', 'structure', 'full')
 RUNNING_STAGES = ('structure', 'full', 'incremental')
@@ -363,7 +363,10 @@ class Job(object):
     def to_state(self):
         state = {field: getattr(self, field) for field in self._STATE_FIELDS}
         state['_reached'] = sorted(self._reached)
+        # Only scripted profiles can be saved; other delay sources restart as the default profile.
         state['delay'] = self.delay_source.to_dict() if self.delay_source.kind == 'profile' else None
+        if isinstance(self.reverse_delay, DelaySource):
+            state['reverse_delay'] = self.reverse_delay.to_dict() if self.reverse_delay.kind == 'profile' else None
         # Secrets do not need to survive a restart.
         state['params'] = {key: ('******' if 'password' in key.lower() else value) for key, value in self.params.items()}
         return state

@@ -237,3 +237,25 @@ def test_request_log(emu, client):
     assert entries[1]['code'] == 'InvalidJobId'
     assert emu.calls('SuspendDtsJob') == [first]
     assert emu.reset_requests() == 2 and emu.requests == []
+
+
+def test_legacy_get_request_signed_by_the_sdk_utils(emu):
+    """A ?Action=... GET as older clients send it, signed with the SDK's own HMAC-SHA1 routine."""
+    from urllib.parse import urlencode
+    from alibabacloud_tea_openapi.utils import Utils
+
+    job = emu.add_job(status='Suspending')
+    params = {'Action': 'DescribeDtsJobDetail', 'Format': 'json', 'Version': '2020-01-01', 'Timestamp': '2026-11-24T01:42:39Z',
+              'SignatureNonce': 'nonce-1', 'DtsJobId': job.job_id, 'RegionId': 'cn-hangzhou', 'SignatureMethod': 'HMAC-SHA1',
+              'SignatureVersion': '1.0', 'AccessKeyId': 'LTAI5tUnitTestKey'}
+    params['Signature'] = Utils.get_rpcsignature(params, 'GET', 'unit-test-secret')
+    connection = http.client.HTTPConnection('127.0.0.1', emu.port, timeout=10)
+    try:
+        connection.request('GET', '/?' + urlencode(params))
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 200 and body['Status'] == 'Suspending' and body['Success'] is True
+    entry = emu.requests[-1]
+    assert (entry['method'], entry['auth'], entry['action']) == ('GET', 'v1', 'DescribeDtsJobDetail')

@@ -209,3 +209,28 @@ def test_missing_config_file(tmp_path):
     result = subprocess.run([sys.executable, '-m', 'dts_emulator', '--config', str(tmp_path / 'absent.json')], env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2 and 'cannot read the config file' in result.stderr and 'No such file or directory' in result.stderr
+
+
+def test_state_file_in_process(tmp_path, clock):
+    from dts_emulator import DelaySource, Emulator, ProfileDelay
+
+    class Custom(DelaySource):
+        kind = 'custom'
+
+        def delay_ms(self, job, elapsed):
+            return 4242
+
+    path = str(tmp_path / 'state.json')
+    first = Emulator(accounts={'AK': 'SK'}, clock=clock, state_file=path)
+    custom = first.add_job(name='custom', status='Migrating', delay=Custom(), reverse_delay=ProfileDelay([(0, 900)]))
+    profiled = first.add_job(name='profiled', status='Suspending', delay=[(0, 1000), (10, 0)])
+    assert first.job(custom.job_id).delay_ms == 4242
+    clock.advance(3)
+
+    second = Emulator(accounts={'AK': 'SK'}, clock=clock, state_file=path)
+    assert second.load_state() == clock() - 3   # the emulator time of the last save
+    restored = second.job(custom.job_id)
+    assert restored.status == 'Migrating' and restored.delay_ms == 0   # a custom source restarts as the default profile
+    assert restored.reverse_delay == {'kind': 'profile', 'points': [[0.0, 900.0]]}
+    assert second.job(profiled.job_id).status == 'Suspending' and second.job(profiled.job_id).delay_ms == 1000 + 3000
+    assert Emulator(state_file=str(tmp_path / 'absent.json')).load_state() is None
