@@ -1,0 +1,297 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: dts_task
+short_description: Pause, resume, stop or release a DTS task
+version_added: 1.0.0
+description:
+  - Brings a DTS migration or synchronization task to O(state) and waits until DTS reports it there.
+  - V(paused) pauses the task (SuspendDtsJob, status C(Suspending)). The returned RV(checkpoint) is the
+    offset at which it stopped; the writer of a reverse task may start from it.
+  - V(running) starts a task that has not started yet (StartDtsJob), or resumes a paused or failed one,
+    which needs O(force=true).
+  - V(stopped) ends the task (StopDtsJob, status C(Finished)). A stopped task cannot run again; it can
+    only be released.
+  - V(absent) releases the task and its instance (DeleteDtsJob).
+  - A task already in O(state) is left alone (C(changed=false)).
+options:
+  job_id:
+    description:
+      - ID of the DTS task (C(DtsJobId)).
+    type: str
+    required: true
+  state:
+    description:
+      - The state to bring the task to.
+    type: str
+    required: true
+    choices: [paused, running, stopped, absent]
+  force:
+    description:
+      - Allow O(state=running) to resume a paused task or restart a failed one.
+      - B(Resuming a paused migration casually can corrupt data.) After a switchover the applications
+        write to the destination; a resumed forward task would overwrite their changes with the
+        source's. Resume only when no application writes to the destination, for example after
+        aborting a switchover before the point of no return.
+      - A migration task paused for more than 7 days cannot be resumed (DTS).
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait until DTS reports the task in O(state). Without it the module returns after the request.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for O(state).
+    type: float
+    default: 300
+  poll_interval:
+    description:
+      - Seconds between two polls while waiting.
+    type: float
+    default: 2
+extends_documentation_fragment:
+  - dtsops.switchover.dts
+  - dtsops.switchover.attributes
+  - dtsops.switchover.attributes.action_group_dts
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the task and reports whether it would change; calls no action that changes anything.
+  diff_mode:
+    support: full
+    details:
+      - The state and status of the task before and after.
+notes:
+  - "RAM permissions: C(dts:DescribeDtsJobDetail), and C(dts:SuspendDtsJob), C(dts:StartDtsJob),
+    C(dts:StopDtsJob) or C(dts:DeleteDtsJob) for the state asked."
+  - A paused PostPaid migration task with incremental migration is still billed; stop or release it
+    when it is no longer needed.
+  - A call whose effect is unknown (timeout, dropped connection, server error) is not repeated
+    blindly; the module reads the task first and repeats the call only if it did not take effect.
+seealso:
+  - module: dtsops.switchover.dts_wait_undelayed
+  - module: dtsops.switchover.dts_reverse_task
+author:
+  - dtsops.switchover maintainers (@dtsops)
+'''
+
+EXAMPLES = r'''
+- name: Pause the migration task once the source is fenced and the destination caught up
+  dtsops.switchover.dts_task:
+    job_id: "{{ dts_job_id }}"
+    state: paused
+  register: paused
+
+- name: Keep the checkpoint at which the task stopped
+  ansible.builtin.set_fact:
+    forward_checkpoint: "{{ paused.checkpoint }}"
+
+- name: Abort before the point of no return - resume the forward task (no application wrote to the destination)
+  dtsops.switchover.dts_task:
+    job_id: "{{ dts_job_id }}"
+    state: running
+    force: true
+
+- name: Later - end the original task, then release it
+  dtsops.switchover.dts_task:
+    job_id: "{{ dts_job_id }}"
+    state: "{{ item }}"
+  loop: [stopped, absent]
+'''
+
+RETURN = r'''
+job_id:
+  description: ID of the task.
+  returned: always
+  type: str
+  sample: l3m1213ye7l****
+state:
+  description: The state of the task at the end (V(paused), V(running), V(stopped), V(absent), V(not_started) or V(failed)).
+  returned: always
+  type: str
+  sample: paused
+previous_state:
+  description: The state of the task before the module ran.
+  returned: always
+  type: str
+  sample: running
+status:
+  description: The task status at the end (C(Status) of DescribeDtsJobDetail); null once released.
+  returned: always
+  type: str
+  sample: Suspending
+checkpoint:
+  description: The incremental migration offset at the end (UNIX seconds); for a paused task, where it stopped.
+  returned: when the task exists
+  type: int
+  sample: 1616405159
+job:
+  description:
+    - The task at the end (before its release for O(state=absent)), with the keys of
+      M(dtsops.switchover.dts_task_info).
+  returned: when the task existed
+  type: dict
+action:
+  description: The DTS action that changed the task (in check mode, that would), or null.
+  returned: always
+  type: str
+  sample: SuspendDtsJob
+waited:
+  description: Seconds spent waiting for O(state).
+  returned: always
+  type: float
+polls:
+  description: Reads of the task while waiting.
+  returned: always
+  type: int
+samples:
+  description: Each read while waiting (C(t), C(time), C(ready), C(status), C(phase), C(delay_ms)).
+  returned: always
+  type: list
+  elements: dict
+api_calls:
+  description: The DTS API actions called.
+  returned: always
+  type: list
+  elements: str
+  sample: [DescribeDtsJobDetail, SuspendDtsJob]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dtsops.switchover.plugins.module_utils.dts import (
+    DtsError,
+    dts_argument_spec,
+    dts_client,
+    fail_dts,
+    job_state,
+    transition,
+    wait_details,
+)
+from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import Observation, WaitAborted, WaitTimeout
+
+ACTIONS = {'paused': 'SuspendDtsJob', 'running': 'StartDtsJob', 'stopped': 'StopDtsJob', 'absent': 'DeleteDtsJob'}
+
+
+def plan(job, state, force):
+    """The action that brings ``job`` to ``state`` (None when it is there), or a refusal message."""
+    current = job_state(job)
+    if current == state:
+        return None, None
+    if state == 'absent':
+        return 'DeleteDtsJob', None
+    if current == 'stopped':
+        return None, 'DTS task %s has finished (%s): a finished task cannot be %s; it can only be released (state: absent).' % (
+            job.job_id, job.status, 'paused' if state == 'paused' else 'started again')
+    if state == 'stopped':
+        return 'StopDtsJob', None
+    if state == 'paused':
+        if current == 'running':
+            return 'SuspendDtsJob', None
+        return None, 'DTS task %s is %s: only a running task can be paused.' % (job.job_id, job.describe_state())
+    # running
+    if current == 'starting':
+        return None, None
+    if current in ('paused', 'failed') and not force:
+        if current == 'paused':
+            return None, ('DTS task %s is paused (%s). Resuming a paused task can corrupt data when applications already write '
+                          'to the destination; set force: true to resume it.' % (job.job_id, job.status))
+        return None, 'DTS task %s failed (%s). Fix the cause, then set force: true to restart it.' % (job.job_id, job.describe_state())
+    return 'StartDtsJob', None
+
+
+def goal(state):
+    """The wait's check for ``state``."""
+    def check(job):
+        current = job_state(job)
+        if current == state:
+            return Observation(True)
+        if state in ('running', 'paused') and current in ('failed', 'stopped'):
+            return Observation(False, terminal='DTS task %s is %s instead of %s.' % (job.job_id, job.describe_state(), state))
+        return Observation(False)
+    return check
+
+
+def main():
+    argument_spec = dts_argument_spec()
+    argument_spec.update(
+        job_id=dict(type='str', required=True),
+        state=dict(type='str', required=True, choices=['paused', 'running', 'stopped', 'absent']),
+        force=dict(type='bool', default=False),
+        wait=dict(type='bool', default=True),
+        timeout=dict(type='float', default=300),
+        poll_interval=dict(type='float', default=2),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    if not params['job_id'].strip():
+        module.fail_json(msg='job_id must not be empty.')
+    if params['timeout'] < 0:
+        module.fail_json(msg='timeout must be 0 or more seconds, got %g.' % params['timeout'])
+    if params['poll_interval'] <= 0:
+        module.fail_json(msg='poll_interval must be more than 0 seconds, got %g.' % params['poll_interval'])
+
+    job_id = params['job_id'].strip()
+    state = params['state']
+    client = dts_client(module)
+    result = dict(changed=False, job_id=job_id, action=None, **wait_details(None))
+
+    def describe(job, current=None):
+        current = current or job_state(job)
+        result.update(state=current, status=job.status if job is not None and current != 'absent' else None)
+        if job is not None:
+            result.update(job=job.as_dict(), checkpoint=job.checkpoint)
+        return {'state': current, 'status': result['status']}
+
+    try:
+        job = client.find_job(job_id)
+        if job is None and state != 'absent':
+            raise DtsError('DTS task %s not found in region %s.' % (job_id, client.region), kind='not_found')
+        before = describe(job)
+        result['previous_state'] = before['state']
+        action, refusal = plan(job, state, params['force']) if job is not None else (None, None)
+        if refusal:
+            module.fail_json(msg=refusal, api_calls=client.api_calls, **result)
+        if action:
+            result.update(changed=True, action=action)
+            if not module.check_mode:
+                transition(client, job, action)
+        after = before
+        if module.check_mode:
+            after = {'state': state, 'status': None} if action else before
+        elif params['wait'] and (action or before['state'] == 'starting'):
+            gone = Observation(True) if state == 'absent' else None
+            job, outcome = client.watch(job_id, goal(state), timeout=params['timeout'], poll_interval=params['poll_interval'], gone=gone)
+            result.update(wait_details(outcome))
+            after = describe(job, 'absent' if state == 'absent' else None)
+        elif action:
+            current = client.find_job(job_id)
+            after = describe(current or job, None if current else 'absent')
+        if module._diff:
+            result['diff'] = {'before': before, 'after': after}
+    except (WaitTimeout, WaitAborted) as exc:
+        result.update(wait_details(exc.result), api_calls=client.api_calls)
+        last = client.last_job
+        if last is not None:
+            describe(last)
+        if isinstance(exc, WaitAborted):
+            module.fail_json(msg=str(exc), **result)
+        module.fail_json(msg='DTS task %s did not become %s within %g s after %s (last seen %s).'
+                         % (job_id, state, params['timeout'], result['action'], last.describe_state() if last else 'nothing'),
+                         **result)
+    except DtsError as exc:
+        fail_dts(module, client, exc, **result)
+    module.exit_json(api_calls=client.api_calls, **result)
+
+
+if __name__ == '__main__':
+    main()
