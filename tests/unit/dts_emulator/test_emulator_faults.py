@@ -1,5 +1,7 @@
 """Injected faults and the exception each one produces in the real SDK (documented in docs/emulator.md)."""
 
+import time
+
 import pytest
 
 from alibabacloud_dts20200101 import models as dts_models
@@ -56,6 +58,17 @@ def test_slow_answers_late_and_trips_the_read_timeout(emu, job):
     with pytest.raises(UnretryableException) as raised:
         describe(sdk(emu, read_timeout=200), job.job_id)
     assert 'Read timed out' in str(raised.value)
+
+
+def test_slow_past_the_read_timeout_is_still_applied(emu, job):
+    emu.add_fault('SuspendDtsJob', 'slow', seconds=0.5)
+    with pytest.raises(UnretryableException):
+        suspend(sdk(emu, read_timeout=100), job.job_id)
+    deadline = time.monotonic() + 10
+    while emu.calls('SuspendDtsJob')[-1]['http_status'] is None:   # answered after the client gave up
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert emu.job(job.job_id).status == 'Suspending'
 
 
 def test_drop_closes_the_connection_before_applying(emu, client, job):
