@@ -313,7 +313,10 @@ class Api(object):
                 raise BadParameter('Type')
         if params.get('PayType') and params['PayType'] not in ('PrePaid', 'PostPaid'):
             raise BadParameter('PayType')
-        instance_id, job_id, job = self.model.create_instance(params)
+        try:
+            instance_id, job_id, job = self.model.create_instance(params)
+        except JobNotFound:
+            raise BadParameter('JobId') from None
         if params.get('JobId') and boolean(params, 'AutoStart', default=False):
             self.model.start(job)
         body = envelope(action)

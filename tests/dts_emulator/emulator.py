@@ -69,7 +69,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -- helpers used by the emulator ---------------------------------------------------------
 
     def read_body(self):
-        length = int(self.headers.get('Content-Length') or 0)
+        try:
+            length = int(self.headers.get('Content-Length') or 0)
+        except ValueError:
+            length = 0
         return self.rfile.read(length) if length > 0 else b''
 
     def header_values(self, name):
@@ -300,7 +303,7 @@ class Emulator(object):
         params = dict(query)
         content_type = (handler.headers.get('Content-Type') or '').split(';')[0].strip().lower()
         if body and content_type == 'application/x-www-form-urlencoded':
-            params.update(parse_qsl(body.decode('utf-8'), keep_blank_values=True))
+            params.update(parse_qsl(body.decode('utf-8', errors='replace'), keep_blank_values=True))
         action = (handler.header_values('x-acs-action') or [params.get('Action')])[0]
         # Logged on arrival, completed when answered: http_status stays None while in flight or when dropped.
         entry = {'action': action, 'params': params, 'auth': None, 'access_key_id': None, 'http_status': None, 'code': None,

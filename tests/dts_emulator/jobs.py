@@ -472,6 +472,8 @@ class JobModel(object):
         elif key == 'prechecking':
             job._begin(now)
         elif key in ('migrating', 'synchronizing', 'initializing', 'suspending'):
+            if phase == 'precheck':
+                raise ValueError("a %s task is past its precheck: use status='Prechecking', or phase structure, full or incremental" % status)
             stage = phase or enabled[-1]
             job._boot_time = now
             job._reached.update(['precheck'] + enabled[:enabled.index(stage)])

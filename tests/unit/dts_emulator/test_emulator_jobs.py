@@ -243,6 +243,7 @@ def test_fail_job_validation(emu, status, kwargs, message):
     ({'status': 'Running'}, "cannot create a task in status 'Running'"),
     ({'status': 'Migrating', 'phase': 'warmup'}, 'phase must be one of precheck, structure, full, incremental'),
     ({'status': 'Migrating', 'phase': 'structure', 'structure': False}, "phase 'structure' is not enabled"),
+    ({'status': 'Suspending', 'phase': 'precheck'}, "a Suspending task is past its precheck"),
     ({'structure': False, 'full': False, 'incremental': False}, 'needs at least one of structure, full or incremental'),
     ({'durations': {'warmup': 1}}, "unknown duration 'warmup'"),
     ({'delay': [(5, 10), (1, 0)]}, 'seconds must not decrease'),

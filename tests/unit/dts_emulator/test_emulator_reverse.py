@@ -203,6 +203,9 @@ def test_create_instance_validation(emu, client):
     assert 'HttpStatusCode' not in body
     body = raw(client, 'CreateDtsInstance', {'Type': 'MIGRATION', 'PayType': 'Free'})[1]
     assert body['ErrMessage'] == 'The Value of Input Parameter PayType is not valid.'
+    body = raw(client, 'CreateDtsInstance', {'JobId': 'nosuchjob', 'AutoStart': True})[1]
+    assert body['ErrCode'] == 'InvalidParameter' and body['ErrMessage'] == 'The Value of Input Parameter JobId is not valid.'
+    assert emu.jobs() == []
 
 
 def test_configure_records_the_body_parameters(emu, client):
