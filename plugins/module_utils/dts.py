@@ -401,7 +401,8 @@ class DtsClient(object):
         if 'json' in lowered and 'parse' in lowered:
             return _Failure('bad_response', 'the answer is not JSON', applied='maybe')
         if any(marker in lowered for marker in _TLS):
-            return _Failure('tls', 'TLS failed (%s)' % text.splitlines()[0][:200])
+            match = re.search(r'\[SSL: ([A-Z0-9_]+)\] ([^(\'"]+)', text)
+            return _Failure('tls', 'TLS failed (%s)' % ('%s: %s' % (match.group(1), match.group(2).strip()) if match else 'handshake error'))
         if any(marker in lowered for marker in _NOT_SENT):
             return _Failure('unreachable', _transport_reason(text))
         if any(marker in lowered for marker in _DROPPED):
@@ -422,7 +423,7 @@ class DtsClient(object):
 
     def _give_up(self, action, params, failure, attempts, elapsed, retryable, retry_ambiguous):
         """The DtsError for a failure that is not (or no longer) retried."""
-        tried = ' (%d attempts over %.0f s; api_retry_timeout is %d s)' % (attempts, elapsed, self.settings.api_retry_timeout) \
+        tried = ' (%d attempts over %.1f s; api_retry_timeout is %d s)' % (attempts, elapsed, self.settings.api_retry_timeout) \
             if attempts > 1 or retryable else ''
         common = dict(action=action, code=failure.code, request_id=failure.request_id, http_status=failure.http_status)
         if failure.kind == 'final':

@@ -248,7 +248,8 @@ def test_caller_may_allow_retrying_an_ambiguous_failure():
     ({'Success': False, 'ErrCode': 'InternalError', 'ErrMessage': 'The Value of Input Parameter %s is not valid.',
       'DynamicMessage': 'DtsJobId', 'RequestId': 'R-B'},
      'api', 'DTS DescribeDtsJobDetail failed: InternalError: The Value of Input Parameter DtsJobId is not valid (request id R-B).'),
-    (transport_error(TLS), 'unreachable', 'Cannot talk to the DTS endpoint https://dts.example.test: TLS failed ('),
+    (transport_error(TLS), 'unreachable', 'Cannot talk to the DTS endpoint https://dts.example.test: TLS failed (WRONG_VERSION_NUMBER: wrong '
+                                          'version number). For a plain HTTP endpoint set protocol: http.'),
     (transport_error('Failed to parse the value as json format, Value: "<html>".'), 'api',
      'DTS DescribeDtsJobDetail failed: the answer is not JSON.'),
 ])
@@ -296,7 +297,7 @@ def test_retries_stop_at_api_retry_timeout_with_a_clear_message():
     assert sum(clock.sleeps) < 10
     assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]
     assert str(caught.value) == ('DTS throttled DescribeDtsJobDetail (Throttling.User: Request was denied due to user flow control.) '
-                                 '(5 attempts over 8 s; api_retry_timeout is 10 s). Retry later, poll less often or raise '
+                                 '(5 attempts over 7.5 s; api_retry_timeout is 10 s). Retry later, poll less often or raise '
                                  'api_retry_timeout.')
 
 
@@ -307,7 +308,7 @@ def test_retries_stop_at_the_callers_deadline_when_it_comes_first():
     assert caught.value.kind == 'unreachable'
     assert clock.sleeps == [0.5, 1.0]
     assert str(caught.value) == ('Cannot reach the DTS endpoint https://dts.example.test for DescribeDtsJobDetail: connection refused '
-                                 '(3 attempts over 2 s; api_retry_timeout is 600 s). Check endpoint, protocol, region and the network.')
+                                 '(3 attempts over 1.5 s; api_retry_timeout is 600 s). Check endpoint, protocol, region and the network.')
     # The read timeout of each attempt never outlives the deadline (but is at least 1 s).
     assert [sent[2] for sent in sdk.sent] == [3000, 2500, 1500]
 
