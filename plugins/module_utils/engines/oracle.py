@@ -1,0 +1,596 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Oracle engine, through python-oracledb in thin mode (no Instant Client).
+
+Fences: scope ``instance`` runs ``ALTER SYSTEM ENABLE RESTRICTED SESSION`` (for the PDB when
+connected to one) and kills the sessions of users without the RESTRICTED SESSION privilege;
+scope ``accounts`` runs ``ALTER USER ... ACCOUNT LOCK`` and kills the users' sessions. QUIESCE
+RESTRICTED is not offered: it freezes every non-DBA session, the migration account's included,
+and waits without bound for active transactions. docs/engines/oracle.md has the details.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import traceback
+
+from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
+    SCOPES,
+    Engine,
+    EngineError,
+    FenceError,
+    MissingDriver,
+    make_session,
+)
+
+try:
+    import oracledb
+except ImportError:
+    oracledb = None
+    ORACLEDB_IMPORT_ERROR = traceback.format_exc()
+else:
+    ORACLEDB_IMPORT_ERROR = None
+
+APP_NAME = 'dtsops.switchover'
+RESTRICTED, ALLOWED = 'RESTRICTED', 'ALLOWED'
+LOCKED, OPEN = 'LOCKED', 'OPEN'
+
+# v$session.command codes of statements that write: INSERT, UPDATE, DELETE, UPSERT (MERGE),
+# CREATE/ALTER/DROP/TRUNCATE TABLE, CREATE INDEX.
+WRITE_COMMANDS = frozenset((2, 6, 7, 189, 1, 15, 12, 85, 9))
+
+INSUFFICIENT_PRIVILEGES = 1031
+MISSING_TABLE = 942
+GONE_SESSION = 30              # ORA-00030: User session ID does not exist.
+MARKED_FOR_KILL = 31           # ORA-00031: session marked for kill (it ends as soon as it can)
+UNIQUE_VIOLATED = 1
+CONNECT_HINTS = {
+    'ORA-01017': 'check login_user and login_password',
+    'ORA-28000': 'the account of login_user is locked',
+    'ORA-01035': ('the instance is in restricted mode (a fence is on) and login_user lacks the RESTRICTED SESSION '
+                  'privilege it needs to connect now'),
+    'DPY-6001': 'check login_db: it must be a service name the listener knows',
+    'ORA-12514': 'check login_db: it must be a service name the listener knows',
+}
+
+CONTEXT_SQL = ("SELECT SYS_CONTEXT('USERENV', 'SID') AS sid, SYS_CONTEXT('USERENV', 'SESSION_USER') AS session_user, "
+               "SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') AS current_schema, SYS_CONTEXT('USERENV', 'CON_NAME') AS con_name, "
+               "SYS_CONTEXT('USERENV', 'CON_ID') AS con_id FROM dual")
+# Oracle 11g knows neither CON_NAME nor CON_ID: it has no containers.
+CONTEXT_SQL_11G = ("SELECT SYS_CONTEXT('USERENV', 'SID') AS sid, SYS_CONTEXT('USERENV', 'SESSION_USER') AS session_user, "
+                   "SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') AS current_schema, NULL AS con_name, 0 AS con_id FROM dual")
+PRIVILEGES_SQL = 'SELECT privilege FROM session_privs'
+BANNER_SQL = 'SELECT banner FROM v$version'
+INSTANCE_LOGINS_SQL = 'SELECT logins FROM v$instance'
+PDB_RESTRICTED_SQL = "SELECT restricted FROM v$pdbs WHERE con_id = SYS_CONTEXT('USERENV', 'CON_ID')"
+
+SESSIONS_SQL = (
+    "SELECT s.sid, s.serial# AS serial, s.username, s.osuser, s.machine, s.port, s.program, s.status, s.service_name, "
+    "s.command, s.last_call_et, s.taddr, t.used_ublk, t.used_urec, q.sql_text, "
+    "CASE WHEN s.sid = SYS_CONTEXT('USERENV', 'SID') THEN 1 ELSE 0 END AS is_own "
+    "FROM v$session s LEFT JOIN v$transaction t ON t.addr = s.taddr "
+    "LEFT JOIN v$sqlarea q ON q.sql_id = s.sql_id "
+    "WHERE s.type = 'USER' ORDER BY s.sid"
+)
+
+# Users holding RESTRICTED SESSION directly or through roles (roles granted to roles included):
+# restricted mode lets them log in, so ending their sessions would fence nothing.
+RESTRICTED_SESSION_USERS_SQL = (
+    "SELECT grantee FROM dba_sys_privs WHERE privilege = 'RESTRICTED SESSION' "
+    "UNION SELECT grantee FROM dba_role_privs START WITH granted_role IN "
+    "(SELECT grantee FROM dba_sys_privs WHERE privilege = 'RESTRICTED SESSION') "
+    "CONNECT BY NOCYCLE PRIOR grantee = granted_role"
+)
+
+
+def oracle_name(name, what='user'):
+    """Oracle's rules: unquoted names are upper-cased, "quoted" ones kept as written."""
+    if not isinstance(name, str) or not name.strip():
+        raise EngineError('%s %r is not a valid Oracle name.' % (what, name))
+    name = name.strip()
+    if len(name) > 2 and name.startswith('"') and name.endswith('"'):
+        name = name[1:-1]
+    else:
+        name = name.upper()
+    if '"' in name or '\x00' in name or len(name) > 128:
+        raise EngineError('%s %r is not a valid Oracle name (at most 128 characters, no double quote).' % (what, name))
+    return name
+
+
+def quote_name(name):
+    return '"%s"' % name
+
+
+def literal(value):
+    """A value as an SQL literal, to show statements with their bind values."""
+    if value is None:
+        return 'NULL'
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'%s'" % str(value).replace("'", "''")
+
+
+def clean_message(message):
+    """An oracledb error message on one line, without the help URL and the connection id."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip() and not line.startswith('Help:')]
+    return re.sub(r'\s*\(CONNECTION_ID=[^)]*\)', '', ' '.join(lines))
+
+
+def error_code(exc):
+    """(code, full code like 'ORA-01017' or 'DPY-6005', message) of an oracledb error."""
+    error = exc.args[0] if exc.args else None
+    return getattr(error, 'code', 0) or 0, getattr(error, 'full_code', '') or '', clean_message(getattr(error, 'message', error))
+
+
+def manually_locked(status):
+    """ACCOUNT LOCK shows as LOCKED; LOCKED(TIMED) is a lock after failed logins that expires by itself."""
+    return 'LOCKED' in (status or '') and 'LOCKED(TIMED)' not in status
+
+
+def split_version(version):
+    numbers = [int(part) for part in re.findall(r'\d+', version or '')[:3]]
+    return numbers + [0] * (3 - len(numbers))
+
+
+class OracleEngine(Engine):
+    name = 'oracle'
+    driver_package = 'oracledb'
+    default_port = 1521
+
+    def __init__(self, params, check_mode=False):
+        super(OracleEngine, self).__init__(params, check_mode=check_mode)
+        self._context = None
+        self._privileges = frozenset()
+        self._banner = ''
+
+    # -- connection ---------------------------------------------------------------------------
+    def tls_settings(self):
+        """oracledb keyword arguments for ssl_mode/ca_cert/client_cert/client_key. The thin driver
+        cannot fall back from TLS, so ``prefer`` means plain TCP, as ``disable``."""
+        mode = self.params.get('ssl_mode') or 'prefer'
+        ca_cert, client_cert, client_key = (self.params.get(k) for k in ('ca_cert', 'client_cert', 'client_key'))
+        if mode in ('disable', 'prefer'):
+            if client_cert or client_key:
+                raise EngineError('client_cert needs TLS: set ssl_mode to require, verify-ca or verify-full.')
+            return {'protocol': 'tcp'}
+        if client_key and not client_cert:
+            raise EngineError('client_key needs client_cert.')
+        try:
+            context = ssl.create_default_context(cafile=ca_cert)
+            context.check_hostname = False      # oracledb matches the name itself (ssl_server_dn_match)
+            if mode == 'require' and not ca_cert:
+                context.verify_mode = ssl.CERT_NONE
+            if client_cert:
+                context.load_cert_chain(client_cert, client_key)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise EngineError('cannot use the TLS files (ca_cert, client_cert, client_key): %s' % exc) from None
+        return {'protocol': 'tcps', 'ssl_context': context, 'ssl_server_dn_match': mode == 'verify-full'}
+
+    def connect(self):
+        if oracledb is None:
+            raise MissingDriver('oracledb', ORACLEDB_IMPORT_ERROR)
+        service = self.params.get('login_db')
+        if not service:
+            raise EngineError('login_db must name the Oracle service to connect to (for example ORCLPDB1).')
+        kwargs = dict(
+            user=self.params.get('login_user'),
+            password=self.params.get('login_password'),
+            host=self.params.get('login_host') or 'localhost',
+            port=int(self.params['login_port']),
+            service_name=service,
+            tcp_connect_timeout=float(self.params.get('connect_timeout') or 10),
+            program=APP_NAME,
+        )
+        kwargs.update(self.tls_settings())
+        try:
+            self.conn = oracledb.connect(**kwargs)
+        except oracledb.Error as exc:
+            raise EngineError(self._connect_message(exc)) from None
+        # DDL commits by itself; our one DML (the token) commits explicitly.
+        self.conn.autocommit = False
+        context_sql = CONTEXT_SQL if split_version(self.conn.version)[0] >= 12 else CONTEXT_SQL_11G
+        self._context = self.query(context_sql)[0]
+        self._privileges = frozenset(row['privilege'] for row in self.query(PRIVILEGES_SQL))
+        try:
+            banners = [row['banner'] for row in self.query(BANNER_SQL)]
+        except EngineError:
+            banners = []         # v$version needs catalog access: the edition stays unknown
+        self._banner = next((b for b in banners if b and b.startswith('Oracle')), '')
+
+    def _connect_message(self, exc):
+        dummy, full_code, message = error_code(exc)
+        message = self._mask(message)
+        if full_code in CONNECT_HINTS:
+            return '%s (%s)' % (message, CONNECT_HINTS[full_code])
+        if 'CERTIFICATE_VERIFY_FAILED' in message or 'DPY-6006' in message:
+            return 'TLS: the server certificate was not accepted: %s (check ca_cert and ssl_mode)' % message
+        if '[SSL' in message:
+            return 'TLS: %s (check ssl_mode, client_cert and client_key)' % message
+        if 'Errno' in message or 'timed out' in message:
+            return 'cannot reach the server: %s' % message
+        return message
+
+    def _mask(self, text):
+        password = self.params.get('login_password')
+        return text.replace(password, '********') if password and text else text
+
+    def server_info(self):
+        match = re.search(r'(Enterprise|Standard|Express|Personal|Free)\b', self._banner)
+        return {
+            'engine': self.name,
+            'flavour': 'oracle',
+            'version': self.conn.version,
+            'version_info': split_version(self.conn.version),
+            'edition': match.group(1) if match else None,
+            'banner': self._banner or None,
+            'container': self._context.get('con_name'),
+            'login': self._context.get('session_user'),
+            'session_id': self._context.get('sid'),
+        }
+
+    @property
+    def in_pdb(self):
+        return int(self._context.get('con_id') or 0) > 1
+
+    # -- statements ---------------------------------------------------------------------------
+    @staticmethod
+    def render(statement, binds=None):
+        """The statement with its bind values written in, for the statements a module returns."""
+        if not binds:
+            return statement
+        return re.sub(r':(\w+)', lambda match: literal(binds[match.group(1)]) if match.group(1) in binds else match.group(0),
+                      statement)
+
+    def query(self, statement, binds=None):
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(statement, binds or {})
+            names = [column[0].lower() for column in cursor.description or ()]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        except oracledb.Error as exc:
+            raise self._error(exc, self.render(statement, binds)) from None
+        finally:
+            cursor.close()
+
+    def execute(self, statement, binds=None, write=True, privilege=None, commit=False):
+        """Run a statement that changes the server (recorded; in check mode only recorded)."""
+        self.record(self.render(statement, binds))
+        if write and self.check_mode:
+            return
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(statement, binds or {})
+            if commit:
+                self.conn.commit()
+        except oracledb.Error as exc:
+            raise self._error(exc, self.render(statement, binds), privilege) from None
+        finally:
+            cursor.close()
+
+    def _error(self, exc, sql, privilege=None):
+        code, dummy, message = error_code(exc)
+        message = self._mask(message)
+        if code == INSUFFICIENT_PRIVILEGES and privilege:
+            text = 'missing privilege %s for %s: %s' % (privilege, sql, message)
+        elif code == MISSING_TABLE and re.search(r'\b(v\$|dba_)', sql, re.I):
+            text = ('login_user cannot read the data dictionary view in %s: %s (grant SELECT_CATALOG_ROLE or '
+                    'SELECT ANY DICTIONARY)' % (sql, message))
+        else:
+            text = '%s failed: %s' % (sql, message)
+        error = EngineError(text)
+        error.code = code
+        return error
+
+    def _require(self, privilege):
+        if privilege not in self._privileges:
+            raise EngineError('login_user %s lacks the system privilege %s (GRANT %s TO %s).'
+                              % (self._context.get('session_user'), privilege, privilege, self._context.get('session_user')))
+
+    # -- sessions -----------------------------------------------------------------------------
+    def sessions(self):
+        return [self._session(row) for row in self.query(SESSIONS_SQL)]
+
+    @staticmethod
+    def _session(row):
+        undo = (row.get('used_ublk') or 0) + (row.get('used_urec') or 0)
+        active = row.get('status') == 'ACTIVE'
+        machine, port = row.get('machine'), row.get('port')
+        return make_session(
+            '%s,%s' % (row['sid'], row['serial']),
+            user=row.get('username'),
+            # v$session knows the client's host name and port, not its address.
+            client='%s:%s' % (machine, port) if machine and port else machine,
+            database=row.get('service_name'),
+            state=row.get('status'),
+            command=row.get('sql_text'),
+            writing=undo > 0 or active and row.get('command') in WRITE_COMMANDS,
+            idle=not active and not row.get('taddr'),
+            own=bool(row.get('is_own')),
+            age=row.get('last_call_et'),
+            sid=row['sid'],
+            serial=row['serial'],
+            program=row.get('program'),
+            osuser=row.get('osuser'),
+            transaction=bool(row.get('taddr')),
+        )
+
+    def end_sessions(self, sessions):
+        ended = []
+        for session in sessions:
+            if session.get('own'):
+                continue
+            if self._kill(session['id']):
+                ended.append(session['id'])
+        return ended
+
+    def _kill(self, session_id):
+        """ALTER SYSTEM KILL SESSION ... IMMEDIATE; False when the session was already gone."""
+        if not re.match(r'^\d+,\d+$', str(session_id)):
+            raise EngineError("%r is not an Oracle session id ('sid,serial#')." % (session_id,))
+        try:
+            self.execute("ALTER SYSTEM KILL SESSION '%s' IMMEDIATE" % session_id, privilege='ALTER SYSTEM')
+        except EngineError as exc:
+            code = getattr(exc, 'code', None)
+            if code == GONE_SESSION:
+                return False
+            if code != MARKED_FOR_KILL:
+                raise
+        return True
+
+    # -- fencing ------------------------------------------------------------------------------
+    def _record(self, scope, accounts, changes, ended, extra=None):
+        info = self.server_info()
+        return {
+            'engine': self.name, 'scope': scope, 'server': self.address, 'flavour': info['flavour'],
+            'version': info['version'], 'accounts': list(accounts), 'changes': changes, 'ended_sessions': ended,
+            'extra': dict(extra or {}, container=info['container'], check_mode=self.check_mode),
+        }
+
+    def _restricted_state(self):
+        """RESTRICTED or ALLOWED: logins of the instance, or of the PDB we are connected to."""
+        if self.in_pdb:
+            rows = self.query(PDB_RESTRICTED_SQL)
+            return RESTRICTED if rows and rows[0]['restricted'] == 'YES' else ALLOWED
+        return RESTRICTED if self.query(INSTANCE_LOGINS_SQL)[0]['logins'] == RESTRICTED else ALLOWED
+
+    def _restricted_users(self):
+        return set(row['grantee'] for row in self.query(RESTRICTED_SESSION_USERS_SQL))
+
+    def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
+        accounts = check_scope(scope, accounts)
+        unknown = sorted(k for k, v in (options or {}).items() if v is not None)
+        if unknown:
+            raise EngineError('option %s does not apply to Oracle.' % ', '.join(unknown))
+        excluded = set(oracle_name(u, 'exclude_users entry') for u in exclude_users or ())
+        if scope == 'instance':
+            return self._fence_instance(end_sessions, excluded)
+        return self._fence_accounts(accounts, end_sessions, excluded)
+
+    def _fence_instance(self, end_sessions, excluded):
+        self._require('ALTER SYSTEM')
+        before = self._restricted_state()
+        privileged = self._restricted_users()
+        change = {'kind': 'restricted_session', 'target': 'restricted_session', 'before': before, 'after': RESTRICTED,
+                  'container': self._context.get('con_name')}
+        changes = self._apply([(change, 'ALTER SYSTEM ENABLE RESTRICTED SESSION')], 'ALTER SYSTEM')
+        ended, spared = [], []
+        if end_sessions:
+            # Restricted mode stops new logins only: end the sessions it cannot stop, spare those
+            # whose users may log in anyway (ending them would fence nothing) and say so.
+            targets = []
+            for session in self.sessions():
+                if session['own'] or session['user'] in excluded:
+                    continue
+                (spared if session['user'] in privileged else targets).append(session)
+            ended = self._end_or_rollback(targets, changes)
+        extra = {}
+        if spared:
+            extra['sessions_with_restricted_session'] = spared
+        locked_out = sorted(user for user in excluded if user not in privileged)
+        if locked_out:
+            # The migration account cannot reconnect while restricted: DTS stalls until unfence.
+            extra['excluded_users_without_restricted_session'] = locked_out
+        return self._record('instance', (), changes, ended, extra)
+
+    def _account_rows(self, names):
+        """dba_users rows (username, account_status) of the given exact names."""
+        binds = dict(('u%d' % i, name) for i, name in enumerate(names))
+        return self.query('SELECT username, account_status FROM dba_users WHERE username IN (%s)'
+                          % ', '.join(':u%d' % i for i in range(len(names))), binds)
+
+    def _users(self, accounts):
+        names = [oracle_name(account) for account in accounts]
+        by_name = dict((row['username'], row) for row in self._account_rows(names))
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            raise EngineError('user %s does not exist on %s (unquoted names are upper-cased; write "MixedCase" for a '
+                              'quoted one).' % (', '.join(missing), self.address))
+        return [by_name[name] for name in names]
+
+    def _fence_accounts(self, accounts, end_sessions, excluded):
+        self._require('ALTER USER')
+        if end_sessions:
+            self._require('ALTER SYSTEM')
+        rows = self._users(accounts)
+        plan = []
+        for row in rows:
+            before = LOCKED if manually_locked(row['account_status']) else OPEN
+            change = {'kind': 'account', 'target': row['username'], 'before': before, 'after': LOCKED,
+                      'account_status': row['account_status']}
+            plan.append((change, 'ALTER USER %s ACCOUNT LOCK' % quote_name(row['username'])))
+        changes = self._apply(plan, 'ALTER USER')
+        ended = []
+        if end_sessions:
+            fenced = set(row['username'] for row in rows)
+            targets = [s for s in self.sessions() if not s['own'] and s['user'] in fenced and s['user'] not in excluded]
+            ended = self._end_or_rollback(targets, changes)
+        return self._record('accounts', [row['username'] for row in rows], changes, ended)
+
+    def _end_or_rollback(self, sessions, changes):
+        ended = []
+        try:
+            for session in sessions:
+                if self._kill(session['id']):
+                    ended.append(session)
+        except EngineError as exc:
+            self._rollback(changes, exc)
+        return ended
+
+    def _apply(self, plan, privilege):
+        """Run each planned change in order; on a failure undo the ones applied and raise FenceError."""
+        changes = []
+        for change, sql in plan:
+            if change['before'] != change['after']:
+                try:
+                    self.execute(sql, privilege=privilege)
+                except EngineError as exc:
+                    self._rollback(changes, exc)
+            changes.append(change)
+        return changes
+
+    def _rollback(self, changes, exc):
+        rolled_back, failed = [], []
+        for change in reversed(changes):
+            if change['before'] == change['after']:
+                continue
+            try:
+                self._restore(change)
+                rolled_back.append(change)
+            except EngineError:
+                failed.append(change)
+        raise FenceError(str(exc), rolled_back=rolled_back, rollback_failed=failed)
+
+    def _restore(self, change):
+        if change['kind'] == 'restricted_session':
+            self.execute('ALTER SYSTEM DISABLE RESTRICTED SESSION', privilege='ALTER SYSTEM')
+        elif change['kind'] == 'account':
+            self.execute('ALTER USER %s ACCOUNT UNLOCK' % quote_name(change['target']), privilege='ALTER USER')
+        else:
+            raise EngineError('unknown change kind %r in the fence record.' % change['kind'])
+
+    def unfence(self, record):
+        changes = check_record(record, self.name)
+        current = self._current(changes)
+        restored, failed, errors = [], [], []
+        for change in reversed(changes):
+            if change['before'] == change['after']:
+                continue
+            # Restore only what still shows the fenced value: someone may have lifted it already.
+            if current.get((change['kind'], change['target'])) != change['after']:
+                continue
+            try:
+                self._restore(change)
+                restored.append(change)
+            except EngineError as exc:
+                failed.append(change)
+                errors.append(str(exc))
+        if failed:
+            raise FenceError('could not restore %d change(s): %s' % (len(failed), '; '.join(errors)),
+                             rolled_back=restored, rollback_failed=failed)
+        return restored
+
+    def _current(self, changes):
+        current = {}
+        if any(change['kind'] == 'restricted_session' for change in changes):
+            current[('restricted_session', 'restricted_session')] = self._restricted_state()
+        users = [change['target'] for change in changes if change['kind'] == 'account']
+        if users:
+            for row in self._account_rows(users):
+                current[('account', row['username'])] = LOCKED if manually_locked(row['account_status']) else OPEN
+        return current
+
+    def unfenced_record(self, scope, accounts=(), options=None):
+        """A record that, undone, sets the unfenced values whatever they were before (force unlock)."""
+        accounts = check_scope(scope, accounts)
+        if scope == 'instance':
+            changes = [{'kind': 'restricted_session', 'target': 'restricted_session', 'before': ALLOWED,
+                        'after': RESTRICTED, 'container': self._context.get('con_name')}]
+        else:
+            changes = [{'kind': 'account', 'target': row['username'], 'before': OPEN, 'after': LOCKED}
+                       for row in self._users(accounts)]
+        return self._record(scope, [c['target'] for c in changes if c['kind'] == 'account'], changes, [], {'forced': True})
+
+    def fence_state(self, scope, accounts=()):
+        accounts = check_scope(scope, accounts)
+        if scope == 'instance':
+            return {'restricted_session': self._restricted_state()}
+        names = [oracle_name(account) for account in accounts]
+        found = dict((row['username'], LOCKED if manually_locked(row['account_status']) else OPEN)
+                     for row in self._account_rows(names))
+        return dict((name, found.get(name)) for name in names)
+
+    # -- catch-up proof -----------------------------------------------------------------------
+    def token_table(self, name):
+        """'schema.table' or 'table' (in the current schema) -> (owner, table), Oracle-cased."""
+        parts = name.split('.') if isinstance(name, str) else []
+        if len(parts) not in (1, 2) or not all(part.strip() for part in parts):
+            raise EngineError('token object %r must be schema.table or table (names without dots).' % (name,))
+        if len(parts) == 1:
+            parts.insert(0, quote_name(self._context.get('current_schema')))
+        return tuple(oracle_name(part, 'token object part') for part in parts)
+
+    def ensure_token_object(self, name, create=False):
+        owner, table = self.token_table(name)
+        qualified = '%s.%s' % (quote_name(owner), quote_name(table))
+        rows = self.query('SELECT COUNT(*) AS found FROM all_tables WHERE owner = :owner AND table_name = :name',
+                          {'owner': owner, 'name': table})
+        if rows[0]['found']:
+            return False
+        if not create:
+            raise EngineError('token table %s does not exist on %s (or login_user cannot see it): create it (create: true) '
+                              'on the source and include it in the DTS task.' % (qualified, self.address))
+        self.execute('CREATE TABLE %s (token VARCHAR2(200) NOT NULL PRIMARY KEY, written_at TIMESTAMP WITH TIME ZONE '
+                     'DEFAULT SYSTIMESTAMP NOT NULL)' % qualified, privilege='CREATE TABLE (CREATE ANY TABLE in another schema)')
+        return True
+
+    def write_token(self, name, token):
+        # Restricted session stops new logins only: this connection, open before the fence, can
+        # still write. A new connection needs RESTRICTED SESSION while the instance fence is on.
+        owner, table = self.token_table(name)
+        qualified = '%s.%s' % (quote_name(owner), quote_name(table))
+        try:
+            self.execute('INSERT INTO %s (token) VALUES (:token)' % qualified, {'token': token},
+                         privilege='INSERT on the token table', commit=True)
+        except EngineError as exc:
+            if getattr(exc, 'code', None) != UNIQUE_VIOLATED:     # written before: a retry
+                raise
+        return qualified
+
+    def read_token(self, name, token):
+        owner, table = self.token_table(name)
+        qualified = '%s.%s' % (quote_name(owner), quote_name(table))
+        try:
+            rows = self.query('SELECT COUNT(*) AS seen FROM %s WHERE token = :token' % qualified, {'token': token})
+        except EngineError as exc:
+            if getattr(exc, 'code', None) == MISSING_TABLE:
+                raise EngineError('token table %s does not exist on %s (yet).' % (qualified, self.address)) from None
+            raise
+        return bool(rows[0]['seen'])
+
+
+def check_scope(scope, accounts):
+    """Validate scope and accounts; returns the account names as a list."""
+    if scope not in SCOPES:
+        raise EngineError('scope must be one of %s, got %r.' % (', '.join(SCOPES), scope))
+    if scope == 'instance':
+        return []
+    accounts = list(accounts or ())
+    if not accounts:
+        raise EngineError('scope accounts needs the users to fence in accounts.')
+    for account in accounts:
+        oracle_name(account)
+    return accounts
+
+
+def check_record(record, engine):
+    """The changes of a fence record of ``engine``; EngineError when it is not one."""
+    if not isinstance(record, dict) or record.get('engine') != engine or record.get('scope') not in SCOPES:
+        raise EngineError('not a %s fence record: %r' % (engine, record if not isinstance(record, dict) else
+                                                         dict((k, record.get(k)) for k in ('engine', 'scope'))))
+    changes = record.get('changes')
+    if not isinstance(changes, list) or not all(isinstance(c, dict) and {'kind', 'target', 'before', 'after'} <= set(c)
+                                                for c in changes):
+        raise EngineError('the %s fence record has no valid changes list (kind, target, before, after).' % engine)
+    return changes
