@@ -197,7 +197,7 @@ def plan(job, state, force):
     if state == 'paused':
         if current == 'running':
             return 'SuspendDtsJob', None
-        return None, 'DTS task %s is %s: only a running task can be paused.' % (job.job_id, job.describe_state())
+        return None, 'DTS task %s is %s: only a running task can be paused.' % (job.job_id, job.describe_state().rstrip('.'))
     # running
     if current == 'starting':
         return None, None
@@ -216,7 +216,7 @@ def goal(state):
         if current == state:
             return Observation(True)
         if state in ('running', 'paused') and current in ('failed', 'stopped'):
-            return Observation(False, terminal='DTS task %s is %s instead of %s.' % (job.job_id, job.describe_state(), state))
+            return Observation(False, terminal='DTS task %s is not %s: it is %s.' % (job.job_id, state, job.describe_state().rstrip('.')))
         return Observation(False)
     return check
 
