@@ -1,0 +1,616 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""MySQL and MariaDB (PyMySQL).
+
+The flavour is read from the server, because the two differ where it matters here:
+
+* instance fence: MySQL 5.7+ has ``super_read_only`` (set after ``read_only``, so that even
+  SUPER / CONNECTION_ADMIN accounts cannot write); MariaDB has only ``read_only``, which accounts
+  with READ_ONLY ADMIN (10.11: not SUPER any more) still pass.
+* account lock state lives in ``mysql.user.account_locked`` (MySQL) or in the JSON of
+  ``mysql.global_priv`` (MariaDB 10.4+).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import ssl
+import traceback
+
+try:
+    import pymysql
+    from pymysql.converters import escape_item
+    HAS_PYMYSQL = True
+    PYMYSQL_IMPORT_ERROR = None
+except ImportError:
+    pymysql = None
+    HAS_PYMYSQL = False
+    PYMYSQL_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
+    Engine,
+    EngineError,
+    FenceError,
+    MissingDriver,
+    NotSupported,
+    client_host,
+    make_session,
+)
+
+# Threads of the server itself (not client sessions): event scheduler, replica threads.
+SYSTEM_USERS = frozenset(['system user', 'event_scheduler'])
+SYSTEM_COMMANDS = frozenset(['Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Register Slave'])
+REPLICATION_COMMANDS = frozenset(['Binlog Dump', 'Binlog Dump GTID'])
+
+# First keyword of a statement that changes data or schema.
+WRITE_KEYWORDS = frozenset(['INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'LOAD', 'CREATE', 'ALTER', 'DROP', 'TRUNCATE',
+                            'RENAME', 'GRANT', 'REVOKE', 'CALL', 'HANDLER', 'IMPORT', 'OPTIMIZE', 'REPAIR'])
+_LEADING_NOISE = re.compile(r'^(\s+|/\*.*?\*/|--[^\n]*\n|#[^\n]*\n|\()+', re.S)
+_SECRETS = [
+    re.compile(r"(IDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)\s+(?:PASSWORD\s+)?)('(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\")", re.I),
+    re.compile(r"(PASSWORD\s*(?:=\s*)?\(?\s*)('(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\")", re.I),
+]
+_PRIVILEGE_HINT = re.compile(r'you need \(at least one of\) the (.+?) privilege', re.I)
+
+# Server error numbers we act on.
+ER_ACCESS_DENIED = 1045
+ER_BAD_DB = 1049
+ER_DUP_ENTRY = 1062
+ER_NO_SUCH_THREAD = 1094
+ER_KILL_DENIED = 1095
+ER_NO_SUCH_TABLE = 1146
+ER_SPECIFIC_ACCESS_DENIED = 1227
+ER_OPTION_PREVENTS_STATEMENT = 1290
+ER_CANNOT_USER = 1396
+ER_ACCOUNT_LOCKED = (3118, 4151)
+CR_CONN_HOST_ERROR = 2003
+CR_SSL_CONNECTION_ERROR = 2026
+
+DEFAULT_TOKEN_TABLE = 'dtsops_switchover_token'
+
+
+def is_write_statement(statement):
+    """True when ``statement`` (a running query) changes data or schema."""
+    if not statement:
+        return False
+    text = _LEADING_NOISE.sub('', statement)
+    keyword = text.split(None, 1)[0].upper() if text.split() else ''
+    if keyword == 'WITH':
+        return bool(re.search(r'\b(INSERT|UPDATE|DELETE|REPLACE)\b', text, re.I))
+    if keyword == 'SELECT':
+        return bool(re.search(r'\bINTO\s+(OUT|DUMP)FILE\b', text, re.I))
+    return keyword in WRITE_KEYWORDS
+
+
+def mask_statement(statement):
+    """A statement with passwords replaced by ********, for output."""
+    if not statement:
+        return statement
+    for pattern in _SECRETS:
+        statement = pattern.sub(lambda match: match.group(1) + "'********'", statement)
+    return statement
+
+
+def parse_account(text):
+    """``user@host``, ``'user'@'host'`` or ``user`` (every host of that user) -> (user, host or None)."""
+    text = (text or '').strip()
+    quoted = re.match(r'''^(['`"])(.*)\1@(['`"])(.*)\3$''', text)
+    if quoted:
+        return quoted.group(2), quoted.group(4)
+    quoted = re.match(r'''^(['`"])(.*)\1$''', text)
+    if quoted:
+        return quoted.group(2), None
+    if '@' in text:
+        user, host = text.rsplit('@', 1)
+        return user.strip('\'"`'), host.strip('\'"`')
+    return text, None
+
+
+def account_name(user, host):
+    return "'%s'@'%s'" % (user.replace("'", "''"), host.replace("'", "''"))
+
+
+def host_matches(pattern, host):
+    """MySQL account host pattern (``%``, ``_`` wildcards) against a client host."""
+    if pattern in ('%', ''):
+        return True
+    regex = ''.join('.*' if char == '%' else '.' if char == '_' else re.escape(char) for char in pattern)
+    return re.match('^%s$' % regex, host or '', re.I) is not None
+
+
+def quote_identifier(name):
+    return '`%s`' % name.replace('`', '``')
+
+
+class MySQLEngine(Engine):
+    name = 'mysql'
+    driver_package = 'PyMySQL'
+    default_port = 3306
+
+    def __init__(self, params, check_mode=False):
+        super(MySQLEngine, self).__init__(params, check_mode=check_mode)
+        if not self.params.get('login_user'):
+            self.params['login_user'] = 'root'
+        self._info = None
+        self._reads = set()
+        self._thread_id = None
+
+    # -- connection ---------------------------------------------------------------------------
+    def _tls_options(self):
+        mode = self.params.get('ssl_mode') or 'prefer'
+        ca, cert, key = self.params.get('ca_cert'), self.params.get('client_cert'), self.params.get('client_key')
+        if mode == 'disable':
+            return {'ssl_disabled': True}
+        if mode == 'prefer' and not (ca or cert):
+            # PyMySQL uses TLS when the server offers it and falls back otherwise.
+            return {}
+        if mode in ('verify-ca', 'verify-full') and not ca:
+            raise EngineError('ssl_mode %s needs ca_cert (the CA that signed the server certificate)' % mode)
+        try:
+            context = ssl.create_default_context(cafile=ca) if ca else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = mode == 'verify-full'
+            # As libpq does: require with a CA file verifies the chain.
+            context.verify_mode = ssl.CERT_REQUIRED if ca else ssl.CERT_NONE
+            if cert:
+                context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise EngineError('cannot load the TLS files (ca_cert, client_cert, client_key): %s' % exc)
+        return {'ssl': context}
+
+    def connect(self):
+        if not HAS_PYMYSQL:
+            raise MissingDriver(self.driver_package, PYMYSQL_IMPORT_ERROR)
+        kwargs = dict(
+            host=self.params.get('login_host') or 'localhost',
+            port=int(self.params['login_port']),
+            user=self.params['login_user'],
+            password=self.params.get('login_password') or '',
+            database=self.params.get('login_db') or None,
+            connect_timeout=self.params.get('connect_timeout') or 10,
+            autocommit=True,
+            charset='utf8mb4',
+        )
+        kwargs.update(self._tls_options())
+        try:
+            self.conn = pymysql.connect(**kwargs)
+        except pymysql.err.MySQLError as exc:
+            raise EngineError(self._connect_error(exc))
+        except (OSError, ssl.SSLError) as exc:
+            raise EngineError(self._scrub('cannot connect: %s' % exc))
+        self._thread_id = self.conn.thread_id()
+        if (self.params.get('ssl_mode') or 'prefer') in ('require', 'verify-ca', 'verify-full'):
+            cipher = self._query_one("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            if not cipher or not cipher[1]:
+                self.close()
+                raise EngineError('ssl_mode %s: the server did not negotiate TLS; enable TLS on the server or lower ssl_mode'
+                                  % self.params.get('ssl_mode'))
+        return self
+
+    def _connect_error(self, exc):
+        code, message = _error_parts(exc)
+        lowered = message.lower()
+        if code == ER_ACCESS_DENIED:
+            hint = 'access denied: check login_user and login_password'
+        elif code in ER_ACCOUNT_LOCKED:
+            hint = 'the account login_user is locked'
+        elif code == ER_BAD_DB:
+            hint = 'unknown database: check login_db'
+        elif 'ssl' in lowered or 'certificate' in lowered or 'tls' in lowered or code == CR_SSL_CONNECTION_ERROR:
+            hint = 'TLS problem: check ssl_mode, ca_cert, client_cert and client_key'
+        elif code == CR_CONN_HOST_ERROR:
+            hint = 'server unreachable: check login_host, login_port and that the server runs'
+        else:
+            hint = 'connection failed'
+        return self._scrub('%s (MySQL error %s: %s)' % (hint, code, message))
+
+    def _scrub(self, text):
+        password = self.params.get('login_password')
+        text = str(text)
+        if password:
+            text = text.replace(str(password), '********')
+        return text
+
+    # -- statements ---------------------------------------------------------------------------
+    @staticmethod
+    def render(statement, args=None):
+        """The statement with its arguments inlined, as the server would see it (for output)."""
+        if args is None:
+            return statement
+        return statement % tuple(escape_item(arg, 'utf8mb4') for arg in args)
+
+    def execute(self, statement, args=None, write=False):
+        """Run one statement and return its rows. ``write``: it changes the server, so it is
+        always recorded and skipped in check mode; reads are recorded once each."""
+        rendered = self.render(statement, args)
+        if write:
+            self.record(rendered)
+            if self.check_mode:
+                return []
+        elif rendered not in self._reads:
+            self._reads.add(rendered)
+            self.record(rendered)
+        with self.conn.cursor() as cursor:
+            cursor.execute(statement, args)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def _query_one(self, statement, args=None):
+        rows = self.execute(statement, args)
+        return rows[0] if rows else None
+
+    def _failure(self, statement, exc, doing):
+        """An EngineError for a statement the server refused, naming a missing privilege."""
+        code, message = _error_parts(exc)
+        hint = _PRIVILEGE_HINT.search(message)
+        if hint:
+            return EngineError('%s: missing privilege %s for login_user (%s refused: MySQL error %s: %s)'
+                               % (doing, hint.group(1), statement, code, message))
+        return EngineError(self._scrub('%s: %s failed (MySQL error %s: %s)' % (doing, statement, code, message)))
+
+    # -- server -------------------------------------------------------------------------------
+    def server_info(self):
+        if self._info is None:
+            version, comment = self._query_one('SELECT VERSION(), @@version_comment')
+            flavour = 'mariadb' if 'mariadb' in ('%s %s' % (version, comment)).lower() else 'mysql'
+            numbers = [int(part) for part in re.findall(r'\d+', version.split('-')[0])[:3]]
+            numbers += [0] * (3 - len(numbers))
+            has_super_read_only = bool(self.execute("SHOW GLOBAL VARIABLES LIKE 'super_read_only'"))
+            if flavour == 'mariadb':
+                account_lock = numbers >= [10, 4, 2]
+            else:
+                account_lock = numbers >= [5, 7, 6]
+            self._info = {
+                'engine': self.name,
+                'flavour': flavour,
+                'version': version,
+                'version_info': numbers,
+                'version_comment': comment,
+                'super_read_only': has_super_read_only,
+                'account_lock': account_lock,
+            }
+        return dict(self._info)
+
+    # -- sessions -----------------------------------------------------------------------------
+    SESSIONS_SQL = (
+        'SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, '
+        't.trx_id, t.trx_state, t.trx_rows_modified, t.trx_is_read_only, '
+        'TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) '
+        'FROM information_schema.PROCESSLIST p '
+        'LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID'
+    )
+
+    def sessions(self):
+        try:
+            rows = self.execute(self.SESSIONS_SQL)
+        except pymysql.err.MySQLError as exc:
+            raise self._failure('SELECT ... FROM information_schema.PROCESSLIST, INNODB_TRX', exc,
+                                'cannot list sessions (the PROCESS privilege is needed to see every session)')
+        result = []
+        for (thread_id, user, host, database, command, seconds, state, info,
+             trx_id, trx_state, rows_modified, trx_read_only, trx_age) in rows:
+            if user in SYSTEM_USERS or command in SYSTEM_COMMANDS:
+                continue
+            in_trx = trx_id is not None
+            running = command not in ('Sleep',) and command not in REPLICATION_COMMANDS
+            writing = bool(rows_modified) or (running and command == 'Query' and is_write_statement(info))
+            if command == 'Sleep':
+                session_state = 'idle in transaction' if in_trx else 'idle'
+            else:
+                session_state = 'active'
+            transaction = None
+            if in_trx:
+                transaction = {
+                    'state': trx_state,
+                    'rows_modified': int(rows_modified or 0),
+                    'read_only': bool(trx_read_only),
+                    'age': int(trx_age) if trx_age is not None else None,
+                }
+            result.append(make_session(
+                id=int(thread_id), user=user, client=host, database=database, state=session_state,
+                command=mask_statement(info) if info else command, writing=writing,
+                idle=command == 'Sleep' and not in_trx, own=int(thread_id) == self._thread_id,
+                age=int(seconds) if seconds is not None else None,
+                server_command=command, server_state=state, transaction=transaction,
+                replication=command in REPLICATION_COMMANDS,
+            ))
+        return result
+
+    def end_sessions(self, sessions):
+        ended = []
+        for session in sessions:
+            if session.get('own') or session['id'] == self._thread_id:
+                continue
+            statement = 'KILL CONNECTION %d' % int(session['id'])
+            try:
+                self.execute(statement, write=True)
+            except pymysql.err.MySQLError as exc:
+                code = _error_parts(exc)[0]
+                if code == ER_NO_SUCH_THREAD:  # ended meanwhile
+                    continue
+                if code == ER_KILL_DENIED:
+                    error = EngineError('cannot end session %s of %s: missing privilege CONNECTION ADMIN (MariaDB 10.5+; '
+                                        'MySQL 8: CONNECTION_ADMIN; older: SUPER) for login_user' % (session['id'], session.get('user')))
+                else:
+                    error = self._failure(statement, exc, 'cannot end session %s' % session['id'])
+                error.ended = ended
+                raise error
+            ended.append(session['id'])
+        return ended
+
+    # -- fencing ------------------------------------------------------------------------------
+    def _new_record(self, scope, info):
+        record = {
+            'engine': self.name,
+            'scope': scope,
+            'server': self.address,
+            'flavour': info['flavour'],
+            'version': info['version'],
+            'changes': [],
+            'ended_sessions': [],
+            'extra': {},
+        }
+        if self.check_mode:
+            record['check_mode'] = True
+        return record
+
+    def _global_values(self, info):
+        names = ['read_only'] + (['super_read_only'] if info['super_read_only'] else [])
+        row = self._query_one('SELECT %s' % ', '.join('@@GLOBAL.%s' % name for name in names))
+        return dict((name, 'ON' if int(value) else 'OFF') for name, value in zip(names, row))
+
+    def _resolve_accounts(self, accounts, info):
+        """[(user, host, 'locked'|'unlocked')] for the given account specs; EngineError if one is missing."""
+        if not accounts:
+            raise EngineError('scope accounts needs the list of application accounts to fence (user@host or user)')
+        if not info['account_lock']:
+            raise NotSupported('ACCOUNT LOCK needs MySQL 5.7.6+ or MariaDB 10.4.2+ (server: %s %s); use scope instance'
+                               % (info['flavour'], info['version']))
+        wanted = [parse_account(spec) for spec in accounts]
+        users = sorted(set(user for user, dummy in wanted))
+        if info['flavour'] == 'mariadb':
+            statement = ("SELECT User, Host, JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv "
+                         "WHERE Host <> '' AND User IN (%s)" % ', '.join(['%s'] * len(users)))
+        else:
+            statement = 'SELECT User, Host, account_locked FROM mysql.user WHERE User IN (%s)' % ', '.join(['%s'] * len(users))
+        try:
+            rows = self.execute(statement, users)
+        except pymysql.err.MySQLError as exc:
+            raise self._failure(self.render(statement, users), exc, 'cannot read the accounts (SELECT on mysql.%s is needed)'
+                                % ('global_priv' if info['flavour'] == 'mariadb' else 'user'))
+        found = {}
+        for user, host, locked in rows:
+            found.setdefault(user, []).append((host, str(locked).upper() in ('1', 'TRUE', 'Y')))
+        resolved, missing = [], []
+        for (user, host), spec in zip(wanted, accounts):
+            hosts = [(h, locked) for h, locked in found.get(user, []) if host is None or h == host]
+            if not hosts:
+                missing.append(spec if host is not None else '%s (any host)' % user)
+            for h, locked in sorted(hosts):
+                entry = (user, h, 'locked' if locked else 'unlocked')
+                if entry not in resolved:
+                    resolved.append(entry)
+        if missing:
+            raise EngineError('account(s) not found on %s: %s; check the accounts option (SELECT User, Host FROM mysql.user '
+                              'lists them)' % (self.address, ', '.join(missing)))
+        return resolved
+
+    def _check_fence_args(self, scope, accounts, exclude_users):
+        if scope not in ('instance', 'accounts'):
+            raise EngineError("scope must be 'instance' or 'accounts', not %r" % (scope,))
+        if scope == 'accounts':
+            for spec in accounts or ():
+                user = parse_account(spec)[0]
+                if user == self.params['login_user']:
+                    raise EngineError('account %s is login_user: fencing it would lock out this connection; '
+                                      'connect with an admin account' % spec)
+                if user in (exclude_users or ()):
+                    raise EngineError('account %s is both fenced (accounts) and excluded (exclude_users)' % spec)
+
+    def _plan(self, scope, accounts, info):
+        if scope == 'instance':
+            values = self._global_values(info)
+            return [{'kind': 'global_variable', 'target': name, 'before': value, 'after': 'ON'}
+                    for name, value in values.items()]
+        return [{'kind': 'account_lock', 'target': account_name(user, host), 'user': user, 'host': host,
+                 'before': state, 'after': 'locked'} for user, host, state in self._resolve_accounts(accounts, info)]
+
+    def _set(self, change, value):
+        if change['kind'] == 'global_variable':
+            self.execute('SET GLOBAL %s = %s' % (change['target'], value), write=True)
+        else:
+            self.execute('ALTER USER %%s@%%s ACCOUNT %s' % ('LOCK' if value == 'locked' else 'UNLOCK'),
+                         (change['user'], change['host']), write=True)
+
+    def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
+        options = options or {}
+        self._check_fence_args(scope, accounts, exclude_users)
+        info = self.server_info()
+        record = self._new_record(scope, info)
+        plan = self._plan(scope, accounts, info)
+        if any(change['before'] != change['after'] for change in plan) and not self.check_mode:
+            # SET GLOBAL read_only waits for table locks and commits in progress: bound it.
+            self.execute('SET SESSION lock_wait_timeout = %d' % int(options.get('lock_wait_timeout', 10)))
+        applied = []
+        for change in plan:
+            if change['before'] != change['after']:
+                statement = self._describe(change, change['after'])
+                try:
+                    self._set(change, change['after'])
+                except pymysql.err.MySQLError as exc:
+                    self._rollback(applied, self._failure(statement, exc, 'fence failed'))
+                applied.append(change)
+            record['changes'].append(change)
+        if end_sessions:
+            try:
+                victims = self._fence_victims(scope, record['changes'], exclude_users)
+                record['ended_sessions'] = [s for s in victims if s['id'] in set(self.end_sessions(victims))]
+            except EngineError as exc:
+                if getattr(exc, 'ended', None):
+                    exc = EngineError('%s (sessions already ended: %s)' % (exc, ', '.join(str(i) for i in exc.ended)))
+                self._rollback(applied, exc)
+        return record
+
+    @staticmethod
+    def _describe(change, value):
+        if change['kind'] == 'global_variable':
+            return 'SET GLOBAL %s = %s' % (change['target'], value)
+        return 'ALTER USER %s ACCOUNT %s' % (change['target'], 'LOCK' if value == 'locked' else 'UNLOCK')
+
+    def _fence_victims(self, scope, changes, exclude_users):
+        excluded = set(exclude_users or ())
+        sessions = [s for s in self.sessions() if not s['own'] and s['user'] not in excluded and not s['replication']]
+        if scope == 'instance':
+            # read_only makes their commit fail anyway; ending them releases their locks now.
+            return [s for s in sessions if s['writing']]
+        hosts = {}
+        for change in changes:
+            hosts.setdefault(change['user'], []).append(change['host'])
+        victims = []
+        for session in sessions:
+            patterns = hosts.get(session['user'])
+            if patterns and any(host_matches(pattern, client_host(session['client'])) for pattern in patterns):
+                victims.append(session)
+        return victims
+
+    def _rollback(self, applied, error):
+        """Undo ``applied`` (newest first) and raise FenceError with ``error``'s message."""
+        rolled_back, failed = [], []
+        for change in reversed(applied):
+            try:
+                self._set(change, change['before'])
+                rolled_back.append(change)
+            except Exception as exc:  # report every change we could not restore, keep going
+                failed.append(dict(change, error=str(exc)))
+        message = str(error)
+        if rolled_back:
+            message += '; undone: %s' % ', '.join(self._describe(c, c['before']) for c in rolled_back)
+        if failed:
+            message += '; COULD NOT UNDO (restore by hand): %s' % ', '.join(self._describe(c, c['before']) for c in failed)
+        raise FenceError(message, rolled_back=rolled_back, rollback_failed=failed)
+
+    def _check_record(self, record):
+        if not isinstance(record, dict) or record.get('engine') != self.name or not isinstance(record.get('changes'), list):
+            raise EngineError('not a fence record of the mysql engine: expected a dict with engine=mysql and changes')
+        for change in record['changes']:
+            if change.get('kind') not in ('global_variable', 'account_lock'):
+                raise EngineError('unknown change in the fence record: %r' % (change,))
+
+    def unfence(self, record):
+        self._check_record(record)
+        info = self.server_info()
+        restored = []
+        for change in reversed(record['changes']):
+            if change['before'] == change['after']:
+                continue
+            if change['kind'] == 'global_variable':
+                if change['target'] == 'super_read_only' and not info['super_read_only']:
+                    continue
+                current = self._global_values(info).get(change['target'])
+            else:
+                current = self._account_state(change['user'], change['host'], info)
+            # Restore only what still shows our value: a later change by someone else wins.
+            if current != change['after']:
+                continue
+            try:
+                self._set(change, change['before'])
+            except pymysql.err.MySQLError as exc:
+                raise self._failure(self._describe(change, change['before']), exc, 'unfence failed')
+            restored.append(change)
+        return restored
+
+    def _account_state(self, user, host, info):
+        if info['flavour'] == 'mariadb':
+            statement = "SELECT JSON_VALUE(Priv, '$.account_locked') FROM mysql.global_priv WHERE User = %s AND Host = %s"
+        else:
+            statement = 'SELECT account_locked FROM mysql.user WHERE User = %s AND Host = %s'
+        row = self._query_one(statement, (user, host))
+        if row is None:
+            return None
+        return 'locked' if str(row[0]).upper() in ('1', 'TRUE', 'Y') else 'unlocked'
+
+    def fence_state(self, scope, accounts=()):
+        info = self.server_info()
+        if scope == 'instance':
+            return self._global_values(info)
+        return dict((account_name(user, host), state) for user, host, state in self._resolve_accounts(accounts, info))
+
+    # -- catch-up token -----------------------------------------------------------------------
+    def _token_table(self, name):
+        name = name or DEFAULT_TOKEN_TABLE
+        if '.' in name:
+            schema, table = name.split('.', 1)
+        else:
+            schema, table = self.params.get('login_db'), name
+        if not schema or not table:
+            raise EngineError('name the token table as database.table (or set login_db): got %r' % (name,))
+        return schema, table, '%s.%s' % (quote_identifier(schema), quote_identifier(table))
+
+    @contextlib.contextmanager
+    def _writable(self):
+        """Lift super_read_only around a write of the admin connection (read_only stays ON, so
+        only accounts that bypass read_only could write meanwhile)."""
+        info = self.server_info()
+        lifted = False
+        if info['super_read_only'] and self._global_values(info)['super_read_only'] == 'ON':
+            self.execute('SET GLOBAL super_read_only = OFF', write=True)
+            lifted = True
+        try:
+            yield
+        finally:
+            if lifted:
+                self.execute('SET GLOBAL super_read_only = ON', write=True)
+
+    def _token_failure(self, statement, exc, qualified):
+        code = _error_parts(exc)[0]
+        if code == ER_OPTION_PREVENTS_STATEMENT:
+            return EngineError('the server is read-only and login_user cannot write the token into %s: grant it READ_ONLY ADMIN '
+                               '(MariaDB 10.11+; SUPER before) or CONNECTION_ADMIN (MySQL 8; SUPER on 5.7)' % qualified)
+        if code in (ER_NO_SUCH_TABLE, ER_BAD_DB):
+            return EngineError('token table %s does not exist on %s: create it (create: true) and include it in the migration '
+                               'objects' % (qualified, self.address))
+        return self._failure(statement, exc, 'cannot write the token')
+
+    def ensure_token_object(self, name, create=False):
+        schema, table, qualified = self._token_table(name)
+        if self.execute('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s', (schema, table)):
+            return False
+        if not create:
+            raise EngineError('token table %s.%s does not exist on %s: create it (create: true) and include it in the '
+                              'migration objects' % (schema, table, self.address))
+        statement = ('CREATE TABLE IF NOT EXISTS %s (token VARCHAR(128) NOT NULL PRIMARY KEY, '
+                     'written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB' % qualified)
+        try:
+            with self._writable():
+                self.execute(statement, write=True)
+        except pymysql.err.MySQLError as exc:
+            raise self._token_failure(statement, exc, qualified)
+        return True
+
+    def write_token(self, name, token):
+        schema, table, qualified = self._token_table(name)
+        statement = 'INSERT INTO %s (token) VALUES (%%s)' % qualified
+        try:
+            with self._writable():
+                self.execute(statement, (token,), write=True)
+        except pymysql.err.MySQLError as exc:
+            if _error_parts(exc)[0] != ER_DUP_ENTRY:  # written before: the token is there, as wanted
+                raise self._token_failure(self.render(statement, (token,)), exc, qualified)
+        return '%s.%s on %s' % (schema, table, self.address)
+
+    def read_token(self, name, token):
+        qualified = self._token_table(name)[2]
+        try:
+            return bool(self.execute('SELECT 1 FROM %s WHERE token = %%s' % qualified, (token,)))
+        except pymysql.err.MySQLError as exc:
+            if _error_parts(exc)[0] in (ER_NO_SUCH_TABLE, ER_BAD_DB):  # not replicated yet
+                return False
+            raise self._failure('SELECT FROM %s' % qualified, exc, 'cannot read the token')
+
+
+def _error_parts(exc):
+    args = getattr(exc, 'args', ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return args[0], str(args[1])
+    return None, str(exc)
+
