@@ -97,7 +97,8 @@ REFUSED = ("HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded w
            "'<urllib3.connection.HTTPConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused'))")
 READ_TIMEOUT = "HTTPConnectionPool(host='127.0.0.1', port=4000): Read timed out. (read timeout=10.0)"
 DROPPED = "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))"
-TLS = "HTTPSConnectionPool(host='127.0.0.1', port=4000): Max retries exceeded (Caused by SSLError(SSLError(1, '[SSL: WRONG_VERSION_NUMBER] wrong version number')))"
+TLS = ("HTTPSConnectionPool(host='127.0.0.1', port=4000): Max retries exceeded (Caused by SSLError(SSLError(1, "
+       "'[SSL: WRONG_VERSION_NUMBER] wrong version number')))")
 OK = {'RequestId': 'R-OK', 'Success': True, 'DtsJobId': 'job1', 'Status': 'Migrating'}
 
 
@@ -204,7 +205,7 @@ def test_unknown_parameter_is_a_programming_error():
 
 
 @pytest.mark.parametrize('failure', [
-    pytest.param(lambda: throttled(), id='throttled-without-header'),
+    pytest.param(throttled, id='throttled-without-header'),
     pytest.param(lambda: throttled(1), id='throttling-exception'),
     pytest.param(lambda: transport_error(REFUSED), id='connection-refused'),
 ])
@@ -461,8 +462,8 @@ def test_job_view_of_the_documented_sample():
 
 
 def body(status, incremental=None, **extra):
-    raw = {'DtsJobId': 'j', 'Status': status, 'MigrationMode': {'StructureInitialization': True, 'DataInitialization': True,
-                                                                 'DataSynchronization': True}}
+    mode = {'StructureInitialization': True, 'DataInitialization': True, 'DataSynchronization': True}
+    raw = {'DtsJobId': 'j', 'Status': status, 'MigrationMode': mode}
     if incremental:
         raw['DataSynchronizationStatus'] = {'Status': incremental}
     raw.update(extra)

@@ -149,7 +149,10 @@ def test_terminal_wins_over_ready():
 def test_samples_are_bounded_and_keep_first_and_last_with_even_spacing():
     clock = FakeClock()
     counter = iter(range(100000))
-    probe = lambda: Observation(False, {'n': next(counter)})  # noqa: E731
+
+    def probe():
+        return Observation(False, {'n': next(counter)})
+
     with pytest.raises(WaitTimeout) as caught:
         make_waiter(clock, timeout=999, poll_interval=1, backoff=1, max_samples=11).wait(probe)
     result = caught.value.result
