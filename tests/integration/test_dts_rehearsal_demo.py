@@ -1,0 +1,39 @@
+"""``make demo`` (python -m rehearsal demo): the emulator as a process, the DTS steps through
+ansible-playbook, a readable summary, and nothing left behind."""
+
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def test_demo_runs_the_dts_steps_and_cleans_up():
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), 'dtsops-demo-*')))
+    environment = dict(os.environ)
+    environment['PYTHONPATH'] = os.pathsep.join([os.path.join(COLLECTION_ROOT, 'tests'), environment.get('PYTHONPATH', '')])
+    proc = subprocess.run([sys.executable, '-m', 'rehearsal', 'demo', '--engine', 'postgresql', '--stable-for', '0'], cwd=COLLECTION_ROOT,
+                          env=environment, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith('dtsops.switchover demo: the DTS steps of a switchover (engine postgresql), DTS emulator at 127.0.0.1:')
+    text = proc.stdout
+    assert '  paused           Suspending at checkpoint ' in text
+    assert '(SYNC, synchronizing), writer started from ' in text
+    assert '  run again        changed=False, same reverse task: True' in text
+    assert 'dts:CreateReverseDtsJob, dts:DescribeDtsJobDetail, dts:DescribeDtsJobs, dts:StartReverseWriter, dts:SuspendDtsJob' in text
+    assert 'rehearsal-secret' not in text
+    # The emulator was stopped and its directory removed.
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), 'dtsops-demo-*'))) == before
+
+
+def test_demo_refuses_an_unknown_engine():
+    environment = dict(os.environ)
+    environment['PYTHONPATH'] = os.pathsep.join([os.path.join(COLLECTION_ROOT, 'tests'), environment.get('PYTHONPATH', '')])
+    proc = subprocess.run([sys.executable, '-m', 'rehearsal', 'demo', '--engine', 'db2'], cwd=COLLECTION_ROOT, env=environment,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert "argument --engine: invalid choice: 'db2'" in proc.stderr
