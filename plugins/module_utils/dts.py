@@ -67,6 +67,11 @@ FAILED_STATUSES = frozenset(['precheckfailed', 'failed', 'migrationfailed', 'ini
 NOT_STARTED_STATUSES = frozenset(['notstarted', 'notconfigured'])
 PRECHECK_STATUSES = frozenset(['prechecking', 'precheckpass'])
 JOB_TYPES = ('MIGRATION', 'SYNC', 'SUBSCRIBE')
+# DescribeDtsJobs filters on these spellings (reference dts-api.md 1.3).
+LIST_STATUSES = dict((status.lower(), status) for status in (
+    'NotStarted', 'NotConfigured', 'Prechecking', 'PrecheckFailed', 'PreCheckPass', 'Initializing', 'InitializeFailed', 'Synchronizing',
+    'Migrating', 'Failed', 'MigrationFailed', 'Suspending', 'Modifying', 'Retrying', 'Upgrade', 'Downgrade', 'Locked', 'Finished',
+    'Starting', 'Normal', 'Abnormal'))
 PHASES = ('not_started', 'precheck', 'structure', 'full', 'incremental', 'paused', 'finished', 'failed')
 RUNNING_PHASES = frozenset(['structure', 'full', 'incremental'])
 
@@ -526,15 +531,15 @@ class DtsClient(object):
         jobs = []
         page = 1
         while True:
-            body = self.call('DescribeDtsJobs', deadline=deadline, Region=self.region, JobType=job_type, Status=status,
-                             PageNumber=page, PageSize=page_size, **filters)
+            body = self.call('DescribeDtsJobs', deadline=deadline, Region=self.region, JobType=job_type,
+                             Status=LIST_STATUSES.get(_lower(status)), PageNumber=page, PageSize=page_size, **filters)
             items = body.get('DtsJobList') or []
             jobs.extend(Job.from_list_item(item, job_type=job_type) for item in items)
             total = _int(body.get('TotalRecordCount'))
             if not items or len(items) < page_size or (total is not None and len(jobs) >= total):
                 break
             page += 1
-        # The API's name filter may match parts of names and its status filter spelling varies.
+        # The API's name filter may match parts of names; a status it does not know is filtered here only.
         if name:
             jobs = [job for job in jobs if job.name == name]
         if status:

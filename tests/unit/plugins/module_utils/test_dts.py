@@ -564,3 +564,37 @@ def test_module_helpers_are_importable_without_the_sdk(monkeypatch):
     with pytest.raises(SystemExit) as caught:
         dts.dts_client(Module())
     assert 'alibabacloud-dts20200101' in caught.value.args[0]['msg']
+
+
+def test_list_jobs_sends_the_status_in_the_api_spelling():
+    client, sdk, dummy = client_for([{'Success': True, 'TotalRecordCount': 1, 'DtsJobList': [
+        {'DtsJobId': 'j1', 'Status': 'Suspending'}, {'DtsJobId': 'j2', 'Status': 'Migrating'}]}])
+    assert [job.job_id for job in client.list_jobs(status='suspending')] == ['j1']
+    assert sdk.sent[0][1]['Status'] == 'Suspending'
+    client.list_jobs(status='SomethingNew')
+    assert 'Status' not in sdk.sent[1][1]
+
+
+def test_a_ten_minute_wait_costs_well_under_150_calls():
+    """The delay drains from 10 minutes to 0 over 10 minutes; the vendor's minute of stability follows."""
+    clock = FakeClock()
+    start = clock()
+
+    class DrainingSdk(FakeSdk):
+        def __getattr__(self, name):
+            def method(request, runtime):
+                self.sent.append(name)
+                elapsed = clock() - start
+                self.last_body = {'Success': True, 'DtsJobId': 'j', 'Status': 'Migrating', 'Delay': int(max(0, 600 - elapsed) * 1000),
+                                  'DataSynchronizationStatus': {'Status': 'Migrating'}, 'MigrationMode': {'DataSynchronization': True}}
+            return method
+
+    sdk = DrainingSdk([])
+    client = DtsClient(settings(), sdk_client=sdk, clock=clock, sleep=clock.sleep)
+    job, result = client.watch('j', undelayed_check(5000), timeout=1800, poll_interval=5, stable_for=60,
+                               clock=clock, wallclock=lambda: clock() + 1.7e9, sleep=clock.sleep)
+    assert job.delay_ms <= 5000
+    assert result.polls == len(sdk.sent) < 60
+    # Close to the goal (and while it must hold) it polls every 5 s.
+    near = [sample['t'] for sample in result.samples if sample['delay_ms'] <= 15000]
+    assert set(round(b - a, 3) for a, b in zip(near, near[1:])) == {5.0}
