@@ -46,6 +46,14 @@ def check_record(record, engine):
         raise ValueError('fence.changes must be the list of changes of the fence record.')
 
 
+def record_accounts(record, accounts=()):
+    """The accounts a record fenced: its ``accounts`` when the engine keeps them, else the given
+    ``accounts``, else the targets of its changes (account names for scope accounts)."""
+    if record.get('scope') != 'accounts':
+        return []
+    return list(record.get('accounts') or accounts or [c.get('target') for c in record.get('changes') or () if c.get('target')])
+
+
 def effective_changes(changes):
     """The changes that change something (a fence that found the server fenced has before == after)."""
     return [c for c in changes or () if c.get('before') != c.get('after')]

@@ -137,7 +137,16 @@ class Quiesce(object):
 
     def end(self, sessions):
         self.doing = 'ending sessions'
-        ended_ids = set(str(i) for i in (self.engine.end_sessions(sessions) or ()))
+        try:
+            ended_ids = self.engine.end_sessions(sessions) or ()
+        except Exception as exc:
+            # Engines say which sessions they ended before the failure: report those too.
+            self._ended(sessions, getattr(exc, 'ended', None) or ())
+            raise
+        self._ended(sessions, ended_ids)
+
+    def _ended(self, sessions, ended_ids):
+        ended_ids = set(str(i) for i in ended_ids)
         for session in sessions:
             if str(session.get('id')) in ended_ids:
                 self._ended_keys.add(self._key(session))

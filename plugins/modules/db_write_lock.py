@@ -216,7 +216,7 @@ statements:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dtsops.switchover.plugins.module_utils.db import connect_engine, db_argument_spec, fail_engine
+from ansible_collections.dtsops.switchover.plugins.module_utils.db import connect_engine, db_argument_spec, describe_exception, fail_engine
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import FenceError
 from ansible_collections.dtsops.switchover.plugins.module_utils.fencing import (
     check_record,
@@ -224,6 +224,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.fencing import (
     engine_options,
     fence_error_message,
     predicted_state,
+    record_accounts,
     record_changed,
 )
 from ansible_collections.dtsops.switchover.plugins.module_utils.sessions import account_user
@@ -288,21 +289,30 @@ def main():
     params = module.params
 
     engine = connect_engine(module)
+    diff = {}
+
+    def read_state(side, scope, accounts):
+        """The fence state for the diff. A diff must never stop a lock or an unlock: a state that
+        cannot be read is reported as a warning."""
+        if module._diff:
+            try:
+                diff[side] = engine.fence_state(scope, accounts)
+            except Exception as exc:
+                module.warn('No diff: cannot read the %s state of the fence: %s' % (side, describe_exception(exc)))
+                diff.clear()
+                module._diff = False
+
     doing = 'reading the fence state'
     try:
         if params['state'] == 'locked':
             scope, accounts = params['scope'], params['accounts']
-            before = engine.fence_state(scope, accounts)
+            read_state('before', scope, accounts)
             doing = 'applying the fence'
             record = engine.fence(scope, accounts, end_sessions=params['end_sessions'],
                                   exclude_users=params['exclude_users'], options=options)
-            doing = 'reading the fence state'
             changed = record_changed(record)
-            if module.check_mode:
-                after = predicted_state(before, record.get('changes'), 'after')
-            else:
-                after = engine.fence_state(scope, accounts) if changed else before
             result = dict(changed=changed, fence=record, ended_sessions=record.get('ended_sessions') or [])
+            undo, value = record.get('changes'), 'after'
         else:
             if params['force']:
                 if not callable(getattr(engine, 'unfenced_record', None)):
@@ -311,18 +321,21 @@ def main():
                 record = engine.unfenced_record(params['scope'], params['accounts'], options=options)
             else:
                 record = params['fence']
-            scope = record['scope']
-            accounts = record.get('accounts') or params['accounts']
-            before = engine.fence_state(scope, accounts)
+            scope, accounts = record['scope'], record_accounts(record, params['accounts'])
+            read_state('before', scope, accounts)
             doing = 'lifting the fence'
             restored = engine.unfence(record) or []
-            doing = 'reading the fence state'
             changed = bool(effective_changes(restored))
-            if module.check_mode:
-                after = predicted_state(before, restored, 'before')
-            else:
-                after = engine.fence_state(scope, accounts) if changed else before
             result = dict(changed=changed, fence=record, restored=restored, ended_sessions=[])
+            undo, value = restored, 'before'
+        if module._diff:
+            doing = 'reading the fence state'
+            if module.check_mode:
+                diff['after'] = predicted_state(diff['before'], undo, value)
+            elif changed:
+                read_state('after', scope, accounts)
+            else:
+                diff['after'] = diff['before']
     except FenceError as exc:
         module.fail_json(msg=fence_error_message(exc, 'apply the fence' if params['state'] == 'locked' else 'lift the fence'),
                          rolled_back=exc.rolled_back, rollback_failed=exc.rollback_failed, statements=list(engine.statements))
@@ -332,9 +345,9 @@ def main():
         engine.close()
 
     result['statements'] = list(engine.statements)
-    if module._diff:
+    if diff:
         server = '%s %s' % (params['engine'], engine.address)
-        result['diff'] = dict(before=before, after=after, before_header=server + ' before', after_header=server + ' after')
+        result['diff'] = dict(diff, before_header=server + ' before', after_header=server + ' after')
     module.exit_json(**result)
 
 

@@ -161,6 +161,25 @@ def test_check_mode_without_kill_reports_no_change(run_module, server):
     assert result['changed'] is False and result['quiet'] is False and result['statements'] == []
 
 
+def test_sessions_ended_before_a_kill_failure_are_reported(run_module, server, monkeypatch):
+    first = server.add_session('shop_app', writing=True)
+    second = server.add_session('shop_app', writing=True)
+    from test_db_fake_engine import FakeEngine
+
+    def end_one_then_fail(self, sessions):
+        self.execute('KILL CONNECTION %d' % sessions[0]['id'], write=True)
+        error = EngineError('cannot end session %d of shop_app: missing privilege CONNECTION ADMIN' % sessions[1]['id'])
+        error.ended = [sessions[0]['id']]
+        raise error
+    monkeypatch.setattr(FakeEngine, 'end_sessions', end_one_then_fail)
+    result = run_module(db_sessions_quiesced, args(kill=True, accounts=['shop_app']))
+    assert result['failed']
+    assert result['msg'] == ('Error while ending sessions on the mysql server at 127.0.0.1:3306: cannot end session %d of '
+                             'shop_app: missing privilege CONNECTION ADMIN' % second['id'])
+    assert [s['id'] for s in result['ended_sessions']] == [first['id']]
+    assert result['statements'] == ['KILL CONNECTION %d' % first['id']]
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 def test_wrong_password_fails_without_showing_it(run_module, server):

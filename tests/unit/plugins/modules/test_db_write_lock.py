@@ -183,9 +183,30 @@ def test_failed_rollback_is_loud(run_module, server):
 def test_nonexistent_account(run_module, server):
     result = run_module(db_write_lock, args(scope='accounts', accounts=['shop_app', 'nobody']))
     assert result['failed']
-    assert result['msg'] == ('Error while reading the fence state on the mysql server at 127.0.0.1:3306: '
+    assert result['msg'] == ('Error while applying the fence on the mysql server at 127.0.0.1:3306: '
                              'account nobody does not exist on 127.0.0.1:3306')
     assert server.log == []
+
+
+def test_diff_that_cannot_be_read_is_a_warning_not_a_failure(run_module, server):
+    result = run_module(db_write_lock, args(scope='accounts', accounts=['nobody']), diff=True)
+    assert result['failed'] and result['msg'].startswith('Error while applying the fence')
+    warnings = [w['event']['msg'] if isinstance(w, dict) else w for w in result['warnings']]  # 2.19 wraps warnings
+    assert warnings == ['No diff: cannot read the before state of the fence: account nobody does not exist on 127.0.0.1:3306']
+
+
+def test_unlock_a_record_without_accounts_reads_the_state_of_its_targets(run_module, server):
+    locked = run_module(db_write_lock, args(scope='accounts', accounts=['shop_app']))
+    record = dict(locked['fence'])
+    del record['accounts']
+    result = run_module(db_write_lock, args(state='unlocked', fence=record), diff=True)
+    assert result['changed'] is True and server.locked['shop_app'] is False
+    assert result['diff']['before'] == {'shop_app': 'locked'} and result['diff']['after'] == {'shop_app': 'open'}
+
+
+def test_no_fence_state_is_read_without_diff(run_module, server):
+    run_module(db_write_lock, args(scope='instance'))
+    assert server.log == ['SET GLOBAL read_only = ON']
 
 
 def test_wrong_password_never_shown(run_module, server):
