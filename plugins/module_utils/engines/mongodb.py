@@ -1,0 +1,593 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""MongoDB engine, through pymongo.
+
+Fences: scope ``instance`` runs ``setUserWriteBlockMode`` (MongoDB 6.0+, replica sets and
+sharded clusters) and ends the sessions with open transactions; scope ``accounts`` revokes the
+roles that let the users write (recording exactly those, so the undo grants them back) and ends
+their sessions. Commands are recorded as ``<db>.runCommand(<JSON>)``. docs/engines/mongodb.md has
+the privileges and caveats.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+import traceback
+import uuid
+
+from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
+    SCOPES,
+    Engine,
+    EngineError,
+    FenceError,
+    MissingDriver,
+    NotSupported,
+    make_session,
+)
+
+try:
+    import pymongo
+    from pymongo import errors as mongo_errors
+    from bson.binary import Binary
+except ImportError:
+    pymongo = None
+    PYMONGO_IMPORT_ERROR = traceback.format_exc()
+else:
+    PYMONGO_IMPORT_ERROR = None
+
+APP_NAME = 'dtsops.switchover'
+ENABLED, DISABLED, UNKNOWN = 'enabled', 'disabled', 'unknown'
+# serverStatus().repl.userWriteBlockMode
+WRITE_BLOCK_STATES = {1: DISABLED, 2: ENABLED}
+
+# Privilege actions that write data or its definition, or let a user give itself such actions.
+WRITE_ACTIONS = frozenset((
+    'insert', 'update', 'remove', 'createCollection', 'dropCollection', 'dropDatabase', 'renameCollectionSameDB',
+    'convertToCapped', 'createIndex', 'dropIndex', 'collMod', 'applyOps', 'grantRole', 'createRole', 'createUser',
+))
+# currentOp: commands that write.
+WRITE_COMMANDS = frozenset((
+    'insert', 'update', 'delete', 'findAndModify', 'findandmodify', 'bulkWrite', 'create', 'createIndexes', 'drop',
+    'dropDatabase', 'dropIndexes', 'renameCollection', 'collMod', 'applyOps', 'commitTransaction',
+))
+UNAUTHORIZED = 13
+USER_NOT_FOUND = 11
+AUTHENTICATION_FAILED = 18
+USER_WRITES_BLOCKED = 371
+DUPLICATE_KEY = 11000
+SECRET_KEYS = ('pwd', 'password', 'payload')
+
+
+def version_tuple(version):
+    parts = [int(p) for p in str(version or '0').split('-', maxsplit=1)[0].split('.')[:3] if p.isdigit()]
+    return parts + [0] * (3 - len(parts))
+
+
+def to_json(value):
+    """Commands and documents as JSON for the statements and session lists (UUIDs, dates as text)."""
+    def default(item):
+        if isinstance(item, Binary) and item.subtype == 4:
+            return str(item.as_uuid())
+        return str(item)
+    return json.dumps(value, default=default, separators=(', ', ': '))
+
+
+def masked(command):
+    """A copy of a command without the secrets it may carry (createUser pwd, SASL payloads)."""
+    if isinstance(command, dict):
+        return dict((k, '********' if k in SECRET_KEYS else masked(v)) for k, v in command.items())
+    if isinstance(command, list):
+        return [masked(v) for v in command]
+    return command
+
+
+def user_key(user, db):
+    return '%s@%s' % (user, db)
+
+
+def parse_account(account, default_db='admin'):
+    """'user@db' -> (user, db); 'user' -> (user, 'admin'). The last @ separates the database."""
+    if not isinstance(account, str) or not account.strip():
+        raise EngineError('account %r is not a MongoDB user name.' % (account,))
+    user, at, db = account.strip().rpartition('@')
+    return (user, db) if at and user and db else (account.strip(), default_db)
+
+
+def role_key(role):
+    return role['role'], role['db']
+
+
+def lsid_uuid(op):
+    """The session id of a currentOp entry as a UUID string, or None."""
+    value = (op.get('lsid') or {}).get('id')
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Binary) and value.subtype in (3, 4):
+        return str(value.as_uuid(value.subtype))
+    return None
+
+
+class MongoDBEngine(Engine):
+    name = 'mongodb'
+    driver_package = 'pymongo'
+    default_port = 27017
+
+    def __init__(self, params, check_mode=False):
+        super(MongoDBEngine, self).__init__(params, check_mode=check_mode)
+        # Our connections are told apart in currentOp by this application name.
+        self.app_name = '%s/%s' % (APP_NAME, uuid.uuid4().hex[:12])
+        self._info = None
+
+    # -- connection ---------------------------------------------------------------------------
+    def tls_settings(self):
+        """pymongo keyword arguments for ssl_mode/ca_cert/client_cert/client_key, and a temporary
+        directory to delete once the client is built (pymongo wants certificate and key in one file)."""
+        mode = self.params.get('ssl_mode') or 'prefer'
+        ca_cert, client_cert, client_key = (self.params.get(k) for k in ('ca_cert', 'client_cert', 'client_key'))
+        if mode in ('disable', 'prefer'):
+            if client_cert or client_key:
+                raise EngineError('client_cert needs TLS: set ssl_mode to require, verify-ca or verify-full.')
+            return {'tls': False}, None
+        if client_key and not client_cert:
+            raise EngineError('client_key needs client_cert.')
+        kwargs = {'tls': True, 'tlsAllowInvalidHostnames': mode != 'verify-full'}
+        if ca_cert:
+            kwargs['tlsCAFile'] = ca_cert
+        elif mode == 'require':
+            kwargs['tlsAllowInvalidCertificates'] = True
+        tmpdir = None
+        if client_cert:
+            if client_key and client_key != client_cert:
+                tmpdir = tempfile.mkdtemp(prefix='dtsops-mongo-')
+                combined = os.path.join(tmpdir, 'client.pem')
+                try:
+                    with open(client_cert, 'rb') as cert, open(client_key, 'rb') as key:
+                        data = cert.read().rstrip(b'\n') + b'\n' + key.read()
+                    fd = os.open(combined, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, 'wb') as out:
+                        out.write(data)
+                except OSError as exc:
+                    shutil.rmtree(tmpdir, ignore_errors=True)
+                    raise EngineError('cannot read client_cert or client_key: %s' % exc) from None
+                client_cert = combined
+            kwargs['tlsCertificateKeyFile'] = client_cert
+        return kwargs, tmpdir
+
+    def connect(self):
+        if pymongo is None:
+            raise MissingDriver('pymongo', PYMONGO_IMPORT_ERROR)
+        timeout_ms = int(float(self.params.get('connect_timeout') or 10) * 1000)
+        kwargs = dict(host=self.params.get('login_host') or 'localhost', port=int(self.params['login_port']),
+                      appname=self.app_name, connectTimeoutMS=timeout_ms, serverSelectionTimeoutMS=timeout_ms,
+                      uuidRepresentation='standard', tz_aware=True, retryWrites=False)
+        if self.params.get('login_user'):
+            kwargs.update(username=self.params['login_user'], password=self.params.get('login_password') or '',
+                          authSource=self.params.get('login_db') or 'admin')
+        tls, tmpdir = self.tls_settings()
+        kwargs.update(tls)
+        try:
+            # The certificate files are read here, so the combined one can go right after.
+            self.conn = pymongo.MongoClient(**kwargs)
+        except (mongo_errors.PyMongoError, OSError, ValueError) as exc:
+            raise EngineError('cannot use the connection options: %s' % self._mask(str(exc))) from None
+        finally:
+            if tmpdir:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+        try:
+            self.conn.admin.command('ping')
+            build = self.conn.admin.command('buildInfo')
+            hello = self.conn.admin.command('hello')
+        except mongo_errors.PyMongoError as exc:
+            self.close()
+            raise EngineError(self._connect_message(exc)) from None
+        topology = 'sharded' if hello.get('msg') == 'isdbgrid' else 'replica_set' if hello.get('setName') else 'standalone'
+        self._info = {
+            'version': build.get('version'),
+            'version_info': list(build.get('versionArray') or version_tuple(build.get('version')))[:3],
+            'edition': 'enterprise' if 'enterprise' in (build.get('modules') or ()) else 'community',
+            'topology': topology,
+            'replica_set': hello.get('setName'),
+        }
+
+    def _connect_message(self, exc):
+        text = self._mask(str(exc))
+        if isinstance(exc, mongo_errors.OperationFailure) and exc.code == AUTHENTICATION_FAILED:
+            return ('%s (check login_user, login_password and login_db, the authentication database, admin by default)'
+                    % exc.details.get('errmsg', text))
+        if isinstance(exc, mongo_errors.ServerSelectionTimeoutError):
+            reason = text.split(', Timeout:', maxsplit=1)[0]
+            reason = reason.split(' (configured timeouts', maxsplit=1)[0]
+            if 'SSL' in reason or 'certificate' in reason:
+                return 'TLS: %s (check ssl_mode, ca_cert, client_cert)' % reason
+            return 'cannot reach the server: %s' % reason
+        return text
+
+    def _mask(self, text):
+        password = self.params.get('login_password')
+        return text.replace(password, '********') if password and text else text
+
+    def server_info(self):
+        return dict(self._info, engine=self.name, flavour='mongodb', app_name=self.app_name)
+
+    # -- commands -----------------------------------------------------------------------------
+    def render(self, db, command):
+        return '%s.runCommand(%s)' % (db, to_json(masked(command)))
+
+    def read(self, db, command, privilege=None):
+        """A command that changes nothing (not recorded)."""
+        try:
+            return self.conn[db].command(command)
+        except mongo_errors.PyMongoError as exc:
+            raise self._error(exc, self.render(db, command), privilege) from None
+
+    def command(self, db, command, write=True, privilege=None):
+        """A command that changes the server (recorded; in check mode only recorded)."""
+        self.record(self.render(db, command))
+        if write and self.check_mode:
+            return {}
+        try:
+            return self.conn[db].command(command)
+        except mongo_errors.PyMongoError as exc:
+            raise self._error(exc, self.render(db, command), privilege) from None
+
+    def _error(self, exc, what, privilege=None):
+        code = getattr(exc, 'code', None)
+        message = self._mask((getattr(exc, 'details', None) or {}).get('errmsg') or str(exc))
+        if code == UNAUTHORIZED:
+            text = 'missing privilege %s for %s: %s' % (privilege or 'for this command', what, message)
+        elif isinstance(exc, mongo_errors.ConnectionFailure):
+            text = 'lost the connection during %s: %s' % (what, message)
+        else:
+            text = '%s failed: %s%s' % (what, message, ' (code %s)' % code if code else '')
+        error = EngineError(text)
+        error.code = code
+        return error
+
+    # -- sessions -----------------------------------------------------------------------------
+    def sessions(self):
+        ops = self.read('admin', {'currentOp': 1, '$all': True}, 'inprog (role clusterMonitor)').get('inprog') or []
+        return [self._session(op) for op in ops if self._from_client(op)]
+
+    @staticmethod
+    def _from_client(op):
+        """Client operations and sessions; not the server's own threads (TTL monitor, replication...)."""
+        return bool(op.get('client') or op.get('client_s') or op.get('effectiveUsers') or op.get('type') == 'idleSession')
+
+    def _session(self, op):
+        kind = op.get('type', 'op')
+        users = op.get('effectiveUsers') or []
+        transaction = op.get('transaction')
+        lsid = lsid_uuid(op)
+        app = op.get('appName') or ((op.get('clientMetadata') or {}).get('application') or {}).get('name')
+        if kind == 'op' and op.get('opid') is not None:
+            session_id = op['opid']
+        elif lsid:
+            session_id = 'lsid:%s' % lsid
+        else:
+            session_id = op.get('desc') or 'conn%s' % op.get('connectionId')
+        command = op.get('command')
+        age = op.get('secs_running')
+        if age is None and transaction:
+            age = int((transaction.get('timeOpenMicros') or 0) // 1000000)
+        return make_session(
+            session_id,
+            user=users[0].get('user') if users else None,
+            client=op.get('client') or op.get('client_s'),
+            database=(op.get('ns') or '').split('.')[0] or None,
+            state='active' if op.get('active') else kind,
+            command=to_json(masked(command)) if command else None,
+            writing=bool(transaction) or self._writes(op),
+            idle=kind in ('idleConnection', 'idleCursor') or kind == 'idleSession' and not transaction,
+            own=app == self.app_name,
+            age=age,
+            opid=op.get('opid'),
+            lsid=lsid,
+            connection_id=op.get('connectionId'),
+            app_name=app,
+            op_type=kind,
+            user_db=users[0].get('db') if users else None,
+            transaction=bool(transaction),
+        )
+
+    @staticmethod
+    def _writes(op):
+        if not op.get('active'):
+            return False
+        if op.get('op') in ('insert', 'update', 'remove'):
+            return True
+        command = op.get('command') or {}
+        name = next(iter(command), None)
+        if name in WRITE_COMMANDS:
+            return True
+        # An aggregation ending in $out or $merge writes.
+        pipeline = command.get('pipeline') or []
+        return name == 'aggregate' and bool(pipeline) and isinstance(pipeline[-1], dict) \
+            and bool({'$out', '$merge'} & set(pipeline[-1]))
+
+    def end_sessions(self, sessions):
+        """killSessions for sessions with a session id (their operations and open transactions end
+        with them), killOp for operations without one. Idle connections cannot be closed from the
+        server side: MongoDB has no command for it."""
+        ended, by_lsid, ops = [], [], []
+        for session in sessions:
+            if session.get('own'):
+                continue
+            if session.get('lsid'):
+                by_lsid.append(session)
+            elif session.get('opid') is not None:
+                ops.append(session)
+        if by_lsid:
+            ids = [{'id': Binary.from_uuid(uuid.UUID(s['lsid']))} for s in by_lsid]
+            self.command('admin', {'killSessions': ids}, privilege='killAnySession (role hostManager)')
+            ended.extend(s['id'] for s in by_lsid)
+        for session in ops:
+            self.command('admin', {'killOp': 1, 'op': session['opid']}, privilege='killop (role hostManager)')
+            ended.append(session['id'])
+        return ended
+
+    # -- fencing ------------------------------------------------------------------------------
+    def _record(self, scope, accounts, changes, ended, extra=None):
+        return {
+            'engine': self.name, 'scope': scope, 'server': self.address, 'flavour': 'mongodb',
+            'version': self._info['version'], 'accounts': list(accounts), 'changes': changes, 'ended_sessions': ended,
+            'extra': dict(extra or {}, topology=self._info['topology'], check_mode=self.check_mode),
+        }
+
+    def _write_block_state(self):
+        """enabled/disabled from serverStatus; unknown on mongos, which does not report it."""
+        status = self.read('admin', {'serverStatus': 1, 'repl': 1}, 'serverStatus (role clusterMonitor)')
+        return WRITE_BLOCK_STATES.get((status.get('repl') or {}).get('userWriteBlockMode'), UNKNOWN)
+
+    def _check_write_block(self):
+        if version_tuple(self._info['version'])[:2] < [6, 0]:
+            raise NotSupported('setUserWriteBlockMode needs MongoDB 6.0 or later (the server runs %s): use scope accounts, '
+                               'which revokes the write roles of the application users.' % self._info['version'])
+        if self._info['topology'] == 'standalone':
+            raise NotSupported('setUserWriteBlockMode works on replica sets and sharded clusters, not on a standalone '
+                               'server: use scope accounts.')
+
+    def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
+        accounts = check_scope(scope, accounts)
+        unknown = sorted(k for k, v in (options or {}).items() if v is not None)
+        if unknown:
+            raise EngineError('option %s does not apply to MongoDB.' % ', '.join(unknown))
+        excluded = set(exclude_users or ())
+        if scope == 'instance':
+            return self._fence_instance(end_sessions, excluded)
+        return self._fence_accounts(accounts, end_sessions, excluded)
+
+    def _fence_instance(self, end_sessions, excluded):
+        self._check_write_block()
+        before = self._write_block_state()
+        change = {'kind': 'user_write_block', 'target': 'user_write_block', 'before': before, 'after': ENABLED}
+        changes = []
+        if before != ENABLED:
+            self.command('admin', {'setUserWriteBlockMode': 1, 'global': True},
+                         privilege='setUserWriteBlockMode (role backup, restore or root)')
+        changes.append(change)
+        ended = []
+        if end_sessions:
+            # Writes already inside an open transaction could still commit: end those sessions.
+            targets = [s for s in self.sessions() if s['writing'] and not s['own'] and s['user'] not in excluded]
+            try:
+                ids = set(self.end_sessions(targets))
+            except EngineError as exc:
+                self._rollback(changes, exc)
+            ended = [s for s in targets if s['id'] in ids]
+        return self._record('instance', (), changes, ended)
+
+    def _users(self, accounts):
+        keys = [parse_account(account) for account in accounts]
+        found = self.read('admin', {'usersInfo': [{'user': user, 'db': db} for user, db in keys]},
+                          'viewUser (role userAdminAnyDatabase)').get('users') or []
+        by_key = dict(((u['user'], u['db']), u) for u in found)
+        missing = [user_key(*key) for key in keys if key not in by_key]
+        if missing:
+            raise EngineError('user %s does not exist on %s (write user@database; a name alone means the admin '
+                              'database).' % (', '.join(missing), self.address))
+        return [by_key[key] for key in keys]
+
+    def _write_roles(self, users):
+        """The (role, db) pairs among the users' roles whose privileges, inherited ones included, write."""
+        roles = sorted(set(role_key(r) for u in users for r in u.get('roles') or ()))
+        if not roles:
+            return set()
+        info = self.read('admin', {'rolesInfo': [{'role': r, 'db': d} for r, d in roles], 'showPrivileges': True,
+                                   'showBuiltinRoles': True}, 'viewRole (role userAdminAnyDatabase)').get('roles') or []
+        writing = set()
+        for role in info:
+            actions = set(a for p in role.get('inheritedPrivileges') or role.get('privileges') or () for a in p.get('actions') or ())
+            if actions & WRITE_ACTIONS:
+                writing.add(role_key(role))
+        return writing
+
+    def _fence_accounts(self, accounts, end_sessions, excluded):
+        users = self._users(accounts)
+        writing = self._write_roles(users)
+        changes = []
+        for user in users:
+            roles = [{'role': r['role'], 'db': r['db']} for r in user.get('roles') or ()]
+            revoked = [r for r in roles if role_key(r) in writing]
+            change = {'kind': 'user_roles', 'target': user_key(user['user'], user['db']),
+                      'before': sorted('%s@%s' % role_key(r) for r in roles),
+                      'after': sorted('%s@%s' % role_key(r) for r in roles if r not in revoked),
+                      'revoked': revoked}
+            if revoked:
+                try:
+                    self.command(user['db'], {'revokeRolesFromUser': user['user'], 'roles': revoked},
+                                 privilege='revokeRole on the roles\' databases (role userAdminAnyDatabase)')
+                except EngineError as exc:
+                    self._rollback(changes, exc)
+            changes.append(change)
+        ended = []
+        if end_sessions:
+            fenced = set((u['user'], u['db']) for u in users)
+            targets = [s for s in self.sessions() if not s['own'] and (s['user'], s['user_db']) in fenced
+                       and s['user'] not in excluded]
+            try:
+                # Every session of these users, with its operations, cursors and open transactions;
+                # then the operations that run without a session.
+                self.command('admin', {'killAllSessionsByPattern': [{'users': [{'user': u, 'db': d} for u, d in sorted(fenced)]}]},
+                             privilege='killAnySession (role hostManager)')
+                self.end_sessions([s for s in targets if not s['lsid']])
+            except EngineError as exc:
+                self._rollback(changes, exc)
+            # Idle connections stay open (MongoDB cannot close them) but can no longer write.
+            ended = [s for s in targets if s['lsid'] or s['opid'] is not None]
+        return self._record('accounts', [c['target'] for c in changes], changes, ended)
+
+    def _rollback(self, changes, exc):
+        rolled_back, failed = [], []
+        for change in reversed(changes):
+            if change['before'] == change['after']:
+                continue
+            try:
+                self._restore(change)
+                rolled_back.append(change)
+            except EngineError:
+                failed.append(change)
+        raise FenceError(str(exc), rolled_back=rolled_back, rollback_failed=failed)
+
+    def _restore(self, change, current=None):
+        if change['kind'] == 'user_write_block':
+            self.command('admin', {'setUserWriteBlockMode': 1, 'global': False},
+                         privilege='setUserWriteBlockMode (role backup, restore or root)')
+        elif change['kind'] == 'user_roles':
+            user, dummy, db = change['target'].rpartition('@')
+            roles = [r for r in change.get('revoked') or () if current is None or role_key(r) not in current]
+            if roles:
+                self.command(db, {'grantRolesToUser': user, 'roles': roles},
+                             privilege='grantRole on the roles\' databases (role userAdminAnyDatabase)')
+        else:
+            raise EngineError('unknown change kind %r in the fence record.' % change['kind'])
+
+    def unfence(self, record):
+        changes = check_record(record, self.name)
+        restored, failed, errors = [], [], []
+        for change in reversed(changes):
+            if change['before'] == change['after']:
+                continue
+            try:
+                if change['kind'] == 'user_write_block':
+                    # Restore only what still shows the fenced value; mongos cannot tell (unknown).
+                    if self._write_block_state() == DISABLED:
+                        continue
+                    self._restore(change)
+                else:
+                    current = self._current_roles(change['target'])
+                    if current is None or not [r for r in change.get('revoked') or () if role_key(r) not in current]:
+                        continue          # the user is gone, or has the roles back already
+                    self._restore(change, current)
+                restored.append(change)
+            except EngineError as exc:
+                failed.append(change)
+                errors.append(str(exc))
+        if failed:
+            raise FenceError('could not restore %d change(s): %s' % (len(failed), '; '.join(errors)),
+                             rolled_back=restored, rollback_failed=failed)
+        return restored
+
+    def _current_roles(self, target):
+        user, db = parse_account(target)
+        found = self.read('admin', {'usersInfo': [{'user': user, 'db': db}]}, 'viewUser (role userAdminAnyDatabase)').get('users') or []
+        return set(role_key(r) for r in found[0].get('roles') or ()) if found else None
+
+    def unfenced_record(self, scope, accounts=(), options=None):
+        """A record that, undone, lifts the user write block (force unlock). The roles an accounts
+        fence revoked are known only from its record."""
+        check_scope(scope, accounts)
+        if scope == 'accounts':
+            raise NotSupported('the roles an accounts fence revoked are recorded only in its fence record: unlock with '
+                               'the record, or grant the roles back with grantRolesToUser.')
+        change = {'kind': 'user_write_block', 'target': 'user_write_block', 'before': DISABLED, 'after': ENABLED}
+        return self._record('instance', (), [change], [], {'forced': True})
+
+    def fence_state(self, scope, accounts=()):
+        accounts = check_scope(scope, accounts)
+        if scope == 'instance':
+            return {'user_write_block': self._write_block_state()}
+        state = {}
+        for account in accounts:
+            user, db = parse_account(account)
+            roles = self._current_roles(user_key(user, db))
+            state[user_key(user, db)] = None if roles is None else sorted('%s@%s' % r for r in roles)
+        return state
+
+    # -- catch-up proof -----------------------------------------------------------------------
+    @staticmethod
+    def token_collection(name):
+        """'database.collection' -> (database, collection); the collection may contain dots."""
+        db, dot, collection = (name or '').partition('.') if isinstance(name, str) else ('', '', '')
+        if not dot or not db or not collection or set(db) & set('/\\. "$'):
+            raise EngineError('token object %r must be database.collection.' % (name,))
+        return db, collection
+
+    def _collection_exists(self, db, collection):
+        reply = self.read(db, {'listCollections': 1, 'filter': {'name': collection}, 'nameOnly': True},
+                          'listCollections on the database')
+        return bool((reply.get('cursor') or {}).get('firstBatch'))
+
+    def ensure_token_object(self, name, create=False):
+        db, collection = self.token_collection(name)
+        if self._collection_exists(db, collection):
+            return False
+        if not create:
+            raise EngineError('token collection %s does not exist on %s: create it (create: true) on the source and '
+                              'include it in the DTS task.' % (name, self.address))
+        self.command(db, {'create': collection}, privilege='createCollection on the database')
+        return True
+
+    def write_token(self, name, token):
+        db, collection = self.token_collection(name)
+        document = {'_id': token, 'written_at': datetime.datetime.now(datetime.timezone.utc)}
+        reply = self.command(db, {'insert': collection, 'documents': [document]}, privilege='insert on the collection')
+        for error in reply.get('writeErrors') or ():
+            if error.get('code') == DUPLICATE_KEY:
+                continue          # written before: a retry
+            if error.get('code') == USER_WRITES_BLOCKED:
+                raise EngineError('writes are blocked (setUserWriteBlockMode) and login_user lacks the '
+                                  'bypassWriteBlockingMode privilege (role restore or root) that writes the token '
+                                  'through the fence.')
+            raise EngineError('writing the token into %s failed: %s (code %s)' % (name, error.get('errmsg'), error.get('code')))
+        return name
+
+    def read_token(self, name, token):
+        db, collection = self.token_collection(name)
+        reply = self.read(db, {'find': collection, 'filter': {'_id': token}, 'limit': 1, 'singleBatch': True},
+                          'find on the collection')
+        if (reply.get('cursor') or {}).get('firstBatch'):
+            return True
+        if not self._collection_exists(db, collection):
+            raise EngineError('token collection %s does not exist on %s (yet).' % (name, self.address))
+        return False
+
+
+def check_scope(scope, accounts):
+    """Validate scope and accounts; returns the accounts as a list."""
+    if scope not in SCOPES:
+        raise EngineError('scope must be one of %s, got %r.' % (', '.join(SCOPES), scope))
+    if scope == 'instance':
+        return []
+    accounts = list(accounts or ())
+    if not accounts:
+        raise EngineError('scope accounts needs the users to fence in accounts.')
+    for account in accounts:
+        parse_account(account)
+    return accounts
+
+
+def check_record(record, engine):
+    """The changes of a fence record of ``engine``; EngineError when it is not one."""
+    if not isinstance(record, dict) or record.get('engine') != engine or record.get('scope') not in SCOPES:
+        raise EngineError('not a %s fence record: %r' % (engine, record if not isinstance(record, dict) else
+                                                         dict((k, record.get(k)) for k in ('engine', 'scope'))))
+    changes = record.get('changes')
+    if not isinstance(changes, list) or not all(isinstance(c, dict) and {'kind', 'target', 'before', 'after'} <= set(c)
+                                                for c in changes):
+        raise EngineError('the %s fence record has no valid changes list (kind, target, before, after).' % engine)
+    return changes
