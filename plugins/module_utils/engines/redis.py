@@ -1,0 +1,973 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Redis (redis-py).
+
+Instance fence: ``CLIENT PAUSE <ms> WRITE`` (Redis 6.2+). A pause always has a timeout, so a small
+detached *keeper* process renews it until the fence is lifted or its lease ends: a crashed
+controller never leaves Redis paused for longer than the lease. Paused clients are queued, not
+refused; their writes run when the pause ends. Unfence therefore drops them by default (their
+connections are killed in the same MULTI as CLIENT UNPAUSE), because after a switchover those
+writes belong to the destination; ``queued_writes: execute`` lets them run (an aborted switchover).
+
+Accounts fence: ``ACL SETUSER <user> -@write`` (Redis 6.0+; on 7.x every selector too), undone
+with ``nocommands`` plus the user's own command rules, so passwords never leave the server.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import json
+import os
+import re
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+try:
+    import redis as redis_py
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    HAS_REDIS = True
+    REDIS_IMPORT_ERROR = None
+except ImportError:
+    redis_py = None
+    HAS_REDIS = False
+    REDIS_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
+    Engine,
+    EngineError,
+    FenceError,
+    MissingDriver,
+    NotSupported,
+    make_session,
+)
+
+KEEPER_NAME_PREFIX = 'dtsops-switchover-keeper-'
+CLIENT_NAME = 'dtsops.switchover'
+DEFAULT_TOKEN_PREFIX = 'dtsops_switchover_token'
+DEFAULT_LEASE = 300
+DEFAULT_PAUSE_TIMEOUT = 5.0
+DEFAULT_RENEW_INTERVAL = 1.0
+QUEUED_WRITES = ('drop', 'execute')
+# A completed Redis command is not in flight: a client counts as writing when its last command
+# was a write within this many seconds (CLIENT LIST's idle has one-second resolution).
+RECENT_WRITE_SECONDS = 1
+
+# The keeper runs as `python -c KEEPER_SOURCE <nonce>`: it must not depend on module_utils (an
+# Ansible module's files are gone once the module returns) nor on redis-py internals (no hidden
+# retries). It reads its configuration, password included, from one line on stdin, renews the
+# pause, and reports "ok <pid>" once the first pause holds. It stops when the lease ends, when
+# <state_file>.stop appears, on SIGTERM, or when the server closes its connection (CLIENT KILL
+# from an unfence on another machine); it never lifts the pause itself.
+KEEPER_SOURCE = r'''
+import json, os, select, signal, socket, ssl, sys, time
+
+class Closed(Exception):
+    pass
+
+def encode(args):
+    out = [b'*%d\r\n' % len(args)]
+    for arg in args:
+        arg = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b'$%d\r\n%s\r\n' % (len(arg), arg))
+    return b''.join(out)
+
+class Conn(object):
+    def __init__(self, cfg):
+        sock = socket.create_connection((cfg['host'], cfg['port']), timeout=cfg['timeout'])
+        tls = cfg.get('tls')
+        if tls:
+            ctx = ssl.create_default_context(cafile=tls.get('ca')) if tls.get('ca') else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = bool(tls.get('check_hostname'))
+            ctx.verify_mode = ssl.CERT_REQUIRED if tls.get('verify') else ssl.CERT_NONE
+            if tls.get('cert'):
+                ctx.load_cert_chain(tls['cert'], tls.get('key'))
+            sock = ctx.wrap_socket(sock, server_hostname=cfg['host'])
+        self.sock, self.buf = sock, b''
+        if cfg.get('password'):
+            self.call(*(['AUTH', cfg['user'], cfg['password']] if cfg.get('user') else ['AUTH', cfg['password']]))
+        self.call('CLIENT', 'SETNAME', cfg['client_name'])
+
+    def _more(self):
+        try:
+            data = self.sock.recv(65536)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            data = b''
+        if not data:
+            raise Closed()
+        self.buf += data
+
+    def reply(self):
+        while b'\r\n' not in self.buf:
+            self._more()
+        line, self.buf = self.buf.split(b'\r\n', 1)
+        kind, rest = line[:1], line[1:]
+        if kind == b'-':
+            raise RuntimeError(rest.decode('utf-8', 'replace'))
+        if kind == b'$':
+            size = int(rest)
+            if size < 0:
+                return None
+            while len(self.buf) < size + 2:
+                self._more()
+            value, self.buf = self.buf[:size], self.buf[size + 2:]
+            return value
+        if kind == b'*':
+            return [self.reply() for _ in range(int(rest))]
+        return rest
+
+    def call(self, *args):
+        self.sock.sendall(encode(args))
+        return self.reply()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+def write_state(path, state):
+    tmp = '%s.%d.tmp' % (path, os.getpid())
+    try:
+        with open(tmp, 'w') as stream:
+            json.dump(state, stream)
+        os.replace(tmp, path)
+    except OSError:  # a lost state file must not end the pause early
+        pass
+
+def pause(conn, cfg):
+    remaining = int((cfg['lease_until'] - time.time()) * 1000)
+    conn.call('CLIENT', 'PAUSE', max(1, min(cfg['pause_ms'], remaining)), 'WRITE')
+
+def main():
+    cfg = json.loads(sys.stdin.readline())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        conn = Conn(cfg)
+        pause(conn, cfg)
+    except Exception as exc:
+        sys.stdout.write('error %s\n' % str(exc).replace(cfg.get('password') or '\0', '********'))
+        sys.stdout.flush()
+        return 1
+    child = os.fork()
+    if child:
+        sys.stdout.write('ok %d\n' % child)
+        sys.stdout.flush()
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    reason = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: reason.append('stopped by SIGTERM'))
+    path = cfg['state_file']
+    state = {'status': 'running', 'pid': os.getpid(), 'client_name': cfg['client_name'], 'lease_until': cfg['lease_until'],
+             'pause_ms': cfg['pause_ms'], 'renewed_at': time.time(), 'renewals': 1}
+    write_state(path, state)
+    next_renew = time.time() + cfg['renew']
+    while not reason:
+        now = time.time()
+        if now >= cfg['lease_until']:
+            reason.append('lease expired')
+            break
+        if os.path.exists(path + '.stop'):
+            reason.append('stop requested')
+            break
+        if conn is None or now >= next_renew:
+            try:
+                if conn is None:
+                    conn = Conn(cfg)
+                pause(conn, cfg)
+                state['renewed_at'], state['renewals'] = now, state['renewals'] + 1
+                write_state(path, state)
+            except Closed:
+                reason.append('connection closed by the server')
+                break
+            except Exception as exc:
+                # A network problem: keep trying until the lease ends (the pause may lapse meanwhile).
+                state['last_error'] = str(exc).replace(cfg.get('password') or '\0', '********')
+                write_state(path, state)
+                if conn is not None:
+                    conn.close()
+                conn = None
+            next_renew = now + cfg['renew']
+        if conn is None:
+            time.sleep(0.2)
+            continue
+        try:
+            readable = select.select([conn.sock], [], [], max(0.0, min(0.2, next_renew - time.time())))[0]
+        except (OSError, ValueError):
+            readable = []
+        if readable:
+            try:
+                conn._more()
+            except Closed:
+                reason.append('connection closed by the server')
+            except (ssl.SSLWantReadError, BlockingIOError):
+                pass
+            except OSError:
+                conn.close()
+                conn = None
+    if conn is not None:
+        conn.close()
+    state.update(status='stopped', reason=reason[0], stopped_at=time.time())
+    write_state(path, state)
+    return 0
+
+sys.exit(main())
+'''
+
+
+def _default_state_dir():
+    return os.path.join(tempfile.gettempdir(), 'dtsops-switchover')
+
+
+def parse_client_list(text):
+    """CLIENT LIST -> list of dicts (values are strings)."""
+    clients = []
+    for line in (text or '').splitlines():
+        fields = {}
+        for part in line.split(' '):
+            if '=' in part:
+                key, value = part.split('=', 1)
+                fields[key] = value
+        if fields:
+            clients.append(fields)
+    return clients
+
+
+def parse_keeper_name(name):
+    """'dtsops-switchover-keeper-<nonce>-<pause_ms>-<lease_until>' -> dict, or None."""
+    match = re.match(r'^%s([0-9a-f]+)-(\d+)-(\d+)$' % re.escape(KEEPER_NAME_PREFIX), name or '')
+    if not match:
+        return None
+    return {'nonce': match.group(1), 'pause_ms': int(match.group(2)), 'lease_until': int(match.group(3)), 'client_name': name}
+
+
+def _pairs(reply):
+    """A RESP2 flat [key, value, ...] list (or a RESP3 map) as a dict."""
+    if isinstance(reply, dict):
+        return reply
+    reply = list(reply or [])
+    return dict(zip(reply[0::2], reply[1::2]))
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode('utf-8', 'replace')
+    if isinstance(value, (list, tuple)):
+        return ' '.join(_text(v) for v in value)
+    return '' if value is None else str(value)
+
+
+def render_command(args):
+    """A command as one line, quoting arguments that contain blanks."""
+    parts = []
+    for arg in args:
+        text = _text(arg)
+        parts.append("'%s'" % text.replace("'", "\\'") if (not text or re.search(r'\s', text)) else text)
+    return ' '.join(parts)
+
+
+# Categories without write commands; any other granted category (e.g. +@string) grants writes.
+READ_ONLY_CATEGORIES = frozenset(['@read', '@connection', '@pubsub', '@transaction', '@fast', '@slow', '@blocking'])
+
+
+class RedisEngine(Engine):
+    name = 'redis'
+    driver_package = 'redis'
+    default_port = 6379
+
+    def __init__(self, params, check_mode=False):
+        super(RedisEngine, self).__init__(params, check_mode=check_mode)
+        self._reads = set()
+        self._info = None
+        self._client_id = None
+        self._command_flags = {}
+
+    @property
+    def login_user(self):
+        return self.params.get('login_user') or 'default'
+
+    # -- connection ---------------------------------------------------------------------------
+    def _tls(self):
+        """TLS settings, or None. redis-py cannot fall back, so prefer means no TLS."""
+        mode = self.params.get('ssl_mode') or 'prefer'
+        if mode in ('disable', 'prefer'):
+            return None
+        ca = self.params.get('ca_cert')
+        if mode in ('verify-ca', 'verify-full') and not ca:
+            raise EngineError('ssl_mode %s needs ca_cert (the CA that signed the server certificate)' % mode)
+        return {'ca': ca, 'cert': self.params.get('client_cert'), 'key': self.params.get('client_key'),
+                'verify': bool(ca), 'check_hostname': mode == 'verify-full'}
+
+    def connect(self):
+        if not HAS_REDIS:
+            raise MissingDriver(self.driver_package, REDIS_IMPORT_ERROR)
+        try:
+            db = int(self.params.get('login_db') or 0)
+        except ValueError:
+            raise EngineError('login_db must be a Redis database number for redis, not %r' % (self.params.get('login_db'),))
+        timeout = self.params.get('connect_timeout') or 10
+        kwargs = dict(
+            host=self.params.get('login_host') or 'localhost',
+            port=int(self.params['login_port']),
+            db=db,
+            username=self.params.get('login_user') or None,
+            password=self.params.get('login_password') or None,
+            socket_connect_timeout=timeout,
+            socket_timeout=max(timeout, 30),
+            decode_responses=True,
+            client_name=CLIENT_NAME,
+            retry=Retry(NoBackoff(), 0),
+        )
+        if 'protocol' in inspect.signature(redis_py.Redis.__init__).parameters:
+            kwargs['protocol'] = 2
+        tls = self._tls()
+        if tls:
+            kwargs.update(ssl=True, ssl_ca_certs=tls['ca'], ssl_certfile=tls['cert'], ssl_keyfile=tls['key'],
+                          ssl_cert_reqs='required' if tls['verify'] else 'none', ssl_check_hostname=tls['check_hostname'])
+        try:
+            self.conn = redis_py.Redis(**kwargs)
+            # Raw replies: we parse them ourselves, the same on every redis-py version.
+            self.conn.response_callbacks.clear()
+            self._client_id = int(self.command('CLIENT', 'ID'))
+        except redis_py.RedisError as exc:
+            self.close()
+            raise EngineError(self._connect_error(exc))
+        return self
+
+    def _connect_error(self, exc):
+        message = ' '.join(str(exc).split())
+        lowered = message.lower()
+        if isinstance(exc, redis_py.AuthenticationError) or 'wrongpass' in lowered or 'invalid password' in lowered \
+                or 'invalid username-password' in lowered:
+            hint = 'access denied: check login_user and login_password'
+        elif 'noauth' in lowered:
+            hint = 'the server requires a password: set login_password'
+        elif 'ssl' in lowered or 'certificate' in lowered or 'tls' in lowered:
+            hint = 'TLS problem: check ssl_mode, ca_cert, client_cert and client_key'
+        elif self._tls() and isinstance(exc, redis_py.TimeoutError):
+            hint = 'TLS handshake timed out: does the server serve TLS on login_port? check ssl_mode'
+        elif isinstance(exc, (redis_py.ConnectionError, redis_py.TimeoutError)):
+            hint = 'server unreachable: check login_host, login_port and that the server runs'
+        elif 'db index is out of range' in lowered:
+            hint = 'unknown database number: check login_db'
+        else:
+            hint = 'connection failed'
+        return self._scrub('%s (%s)' % (hint, message))
+
+    def _scrub(self, text):
+        password = self.params.get('login_password')
+        text = str(text)
+        if password:
+            text = text.replace(str(password), '********')
+        return text
+
+    # -- commands -----------------------------------------------------------------------------
+    def command(self, *args, **kwargs):
+        """Run one command. ``write=True``: it changes the server, so it is always recorded and
+        skipped in check mode; reads are recorded once each."""
+        write = kwargs.pop('write', False)
+        rendered = render_command(args)
+        if write:
+            self.record(rendered)
+            if self.check_mode:
+                return None
+        elif rendered not in self._reads:
+            self._reads.add(rendered)
+            self.record(rendered)
+        return self.conn.execute_command(*args)
+
+    def _failure(self, args, exc, doing):
+        message = self._scrub(' '.join(str(exc).split()))
+        denied = re.search(r"no permissions to run the '([^']+)' command", message)
+        if denied or message.startswith('NOPERM'):
+            what = '+%s' % denied.group(1) if denied else 'the ACL permission for %s' % _text(args[0])
+            return EngineError('%s: missing privilege %s for login_user %s (%s refused: %s)'
+                               % (doing, what, self.login_user, render_command(args), message))
+        return EngineError('%s: %s failed (%s)' % (doing, render_command(args), message))
+
+    def _run(self, doing, *args, **kwargs):
+        try:
+            return self.command(*args, **kwargs)
+        except redis_py.RedisError as exc:
+            raise self._failure(args, exc, doing)
+
+    # -- server -------------------------------------------------------------------------------
+    def server_info(self):
+        if self._info is None:
+            info = {}
+            for line in _text(self._run('cannot read INFO server', 'INFO', 'server')).splitlines():
+                if ':' in line and not line.startswith('#'):
+                    key, value = line.split(':', 1)
+                    info[key.strip()] = value.strip()
+            flavour = 'valkey' if 'valkey_version' in info or info.get('server_name') == 'valkey' else 'redis'
+            version = info.get('redis_version', '0.0.0')
+            numbers = [int(part) for part in re.findall(r'\d+', version)[:3]]
+            numbers += [0] * (3 - len(numbers))
+            self._info = {
+                'engine': self.name,
+                'flavour': flavour,
+                'version': version,
+                'version_info': numbers,
+                'mode': info.get('redis_mode'),
+                'client_pause_write': numbers >= [6, 2, 0],
+                'acl': numbers >= [6, 0, 0],
+            }
+        return dict(self._info)
+
+    # -- sessions -----------------------------------------------------------------------------
+    def _clients(self):
+        return parse_client_list(_text(self._run('cannot list clients', 'CLIENT', 'LIST')))
+
+    def _write_commands(self, names):
+        """Which of ``names`` (CLIENT LIST cmd values) are write commands, from COMMAND INFO."""
+        unknown = sorted(set(n for n in names if n and n != 'NULL' and n not in self._command_flags))
+        if unknown:
+            # Unknown names (e.g. 'client|list' before Redis 7) come back as nil: not writes.
+            reply = self._run('cannot read command flags', 'COMMAND', 'INFO', *unknown)
+            for name, entry in zip(unknown, reply or []):
+                flags = [_text(flag) for flag in entry[2]] if entry else []
+                self._command_flags[name] = 'write' in flags
+        return set(n for n in names if self._command_flags.get(n))
+
+    def _allows_writes(self, commands):
+        """Replay ACL command rules (as ACL GETUSER shows them) and tell whether any write command
+        stays allowed. Used to see whether a user is fenced already; the fence itself always
+        appends -@write."""
+        allowed = False
+        granted = []
+        for rule in (commands or '').split():
+            if rule in ('+@all', '+@write', 'allcommands'):
+                allowed, granted = True, []
+            elif rule in ('-@all', '-@write', 'nocommands'):
+                allowed, granted = False, []
+            elif rule.startswith('+@'):
+                if rule[1:] not in READ_ONLY_CATEGORIES:
+                    allowed = True
+            elif rule.startswith('+'):
+                granted.append(rule[1:].lower())
+            elif rule.startswith('-') and not rule.startswith('-@') and rule[1:].lower() in granted:
+                granted.remove(rule[1:].lower())
+        return allowed or bool(self._write_commands(granted))
+
+    def _user_allows_writes(self, rules):
+        return self._allows_writes(rules['commands']) or any(self._allows_writes(s['commands']) for s in rules['selectors'])
+
+    def _users_denied_writes(self, users):
+        denied = set()
+        if not users or not self.server_info()['acl']:
+            return denied
+        pipe = self.conn.pipeline(transaction=False)
+        for user in users:
+            pipe.execute_command('ACL', 'GETUSER', user)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except redis_py.RedisError:
+            return denied
+        for user, reply in zip(users, replies):
+            if isinstance(reply, Exception) or not reply:
+                continue
+            if not self._user_allows_writes(self._user_rules(reply)):
+                denied.add(user)
+        return denied
+
+    def _keepers(self, clients=None):
+        keepers = []
+        for client in clients if clients is not None else self._clients():
+            keeper = parse_keeper_name(client.get('name'))
+            if keeper:
+                keeper['id'] = int(client['id'])
+                keepers.append(keeper)
+        return keepers
+
+    def sessions(self):
+        clients = [c for c in self._clients() if not set('SM') & set(c.get('flags', ''))]
+        writes = self._write_commands([c.get('cmd') for c in clients])
+        denied = self._users_denied_writes(sorted(set(c.get('user') for c in clients if c.get('user'))))
+        paused_by_us = bool(self._keepers(clients))
+        result = []
+        for client in clients:
+            flags = client.get('flags', '')
+            idle_seconds = int(client.get('idle', 0) or 0)
+            queued = int(client.get('multi', -1) or -1)
+            blocked = 'b' in flags
+            last_write = client.get('cmd') in writes
+            keeper = parse_keeper_name(client.get('name')) is not None
+            may_write = client.get('user') not in denied
+            writing = may_write and not keeper and (queued > 0 or (last_write and not blocked and idle_seconds <= RECENT_WRITE_SECONDS))
+            if 'x' in flags:
+                state = 'multi'
+            elif blocked:
+                state = 'paused' if paused_by_us and last_write else 'blocked'
+            elif idle_seconds >= 1:
+                state = 'idle'
+            else:
+                state = 'active'
+            result.append(make_session(
+                id=int(client['id']), user=client.get('user'), client=client.get('addr'), database=client.get('db'),
+                state=state, command=client.get('cmd'), writing=writing, idle=state == 'idle',
+                own=int(client['id']) == self._client_id or keeper, age=idle_seconds,
+                name=client.get('name') or None, flags=flags, queued_commands=max(queued, 0),
+                queued_write=blocked and last_write, keeper=keeper, connected_for=int(client.get('age', 0) or 0),
+            ))
+        return result
+
+    def end_sessions(self, sessions):
+        ended = []
+        for session in sessions:
+            if session.get('own') or session['id'] == self._client_id:
+                continue
+            try:
+                killed = self.command('CLIENT', 'KILL', 'ID', str(int(session['id'])), write=True)
+            except redis_py.RedisError as exc:
+                error = self._failure(('CLIENT', 'KILL', 'ID', session['id']), exc, 'cannot end session %s' % session['id'])
+                error.ended = ended
+                raise error
+            if self.check_mode or killed:
+                ended.append(session['id'])
+        return ended
+
+    # -- fencing ------------------------------------------------------------------------------
+    def _new_record(self, scope, info):
+        record = {
+            'engine': self.name,
+            'scope': scope,
+            'server': self.address,
+            'flavour': info['flavour'],
+            'version': info['version'],
+            'changes': [],
+            'ended_sessions': [],
+            'extra': {},
+        }
+        if self.check_mode:
+            record['check_mode'] = True
+        return record
+
+    @staticmethod
+    def _user_rules(reply):
+        fields = _pairs(reply)
+        selectors = []
+        for selector in fields.get('selectors') or []:
+            selector = _pairs(selector)
+            selectors.append({'commands': _text(selector.get('commands')), 'keys': _text(selector.get('keys')),
+                              'channels': _text(selector.get('channels'))})
+        return {'commands': _text(fields.get('commands')), 'selectors': selectors}
+
+    def _rules(self, user):
+        reply = self._run('cannot read the ACL of %s' % user, 'ACL', 'GETUSER', user)
+        return None if reply is None else self._user_rules(reply)
+
+    @staticmethod
+    def _selector_arg(selector, extra=None):
+        tokens = selector['keys'].split() or ['resetkeys']
+        tokens += selector['channels'].split() or ['resetchannels']
+        tokens += selector['commands'].split()
+        if extra:
+            tokens.append(extra)
+        return '(%s)' % ' '.join(tokens)
+
+    def _fenced_rules(self, rules):
+        def fenced(commands):
+            return (commands + ' -@write').strip() if self._allows_writes(commands) else commands
+        return {'commands': fenced(rules['commands']),
+                'selectors': [dict(selector, commands=fenced(selector['commands'])) for selector in rules['selectors']]}
+
+    def _setuser_args(self, user, rules):
+        args = ['ACL', 'SETUSER', user, 'nocommands'] + rules['commands'].split()
+        if rules['selectors'] or self.server_info()['version_info'] >= [7, 0, 0]:
+            args.append('clearselectors')
+            args += [self._selector_arg(selector) for selector in rules['selectors']]
+        return args
+
+    def _check_fence_args(self, scope, accounts, exclude_users, options):
+        if scope not in ('instance', 'accounts'):
+            raise EngineError("scope must be 'instance' or 'accounts', not %r" % (scope,))
+        if scope == 'accounts':
+            if not accounts:
+                raise EngineError('scope accounts needs the list of application users (ACL users) to fence')
+            for user in accounts:
+                if user == self.login_user:
+                    raise EngineError('user %s is login_user: fencing it would stop this connection; connect with an admin '
+                                      'user' % user)
+                if user in (exclude_users or ()):
+                    raise EngineError('user %s is both fenced (accounts) and excluded (exclude_users)' % user)
+        queued = options.get('queued_writes', 'drop')
+        if queued not in QUEUED_WRITES:
+            raise EngineError('queued_writes must be one of %s, not %r' % (', '.join(QUEUED_WRITES), queued))
+        for knob in ('lease', 'pause_timeout', 'renew_interval'):
+            if knob in options and options[knob] is not None and float(options[knob]) <= 0:
+                raise EngineError('%s must be a positive number of seconds' % knob)
+
+    def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
+        options = dict(options or {})
+        self._check_fence_args(scope, accounts, exclude_users, options)
+        info = self.server_info()
+        record = self._new_record(scope, info)
+        if scope == 'instance':
+            return self._fence_pause(record, info, exclude_users, options)
+        return self._fence_acl(record, info, accounts, end_sessions, options)
+
+    # instance scope: CLIENT PAUSE WRITE kept alive by a keeper -------------------------------
+    def _fence_pause(self, record, info, exclude_users, options):
+        if not info['client_pause_write']:
+            raise NotSupported('CLIENT PAUSE WRITE needs Redis 6.2 or later (server: %s); use scope accounts (ACL SETUSER '
+                               '-@write, Redis 6.0+)%s' % (info['version'], '' if info['acl'] else ', which needs Redis 6.0+ too'))
+        lease = float(options.get('lease') or DEFAULT_LEASE)
+        pause_ms = int(float(options.get('pause_timeout') or DEFAULT_PAUSE_TIMEOUT) * 1000)
+        renew = float(options.get('renew_interval') or DEFAULT_RENEW_INTERVAL)
+        if renew * 1000 >= pause_ms:
+            raise EngineError('renew_interval (%s s) must be shorter than pause_timeout (%s s), or the pause lapses between '
+                              'renewals' % (renew, pause_ms / 1000.0))
+        record['extra']['queued_writes'] = options.get('queued_writes', 'drop')
+        record['extra']['exclude_users'] = list(exclude_users or ())
+        running = self._keepers()
+        if running:
+            # Already paused by a keeper (ours, an earlier run): nothing to change or undo here.
+            keeper = running[0]
+            keeper.update(self._local_keeper_state(keeper['nonce'], options))
+            record['changes'].append({'kind': 'client_pause', 'target': 'WRITE', 'before': 'paused', 'after': 'paused'})
+            record['extra']['keeper'] = keeper
+            return record
+        nonce = secrets.token_hex(8)
+        lease_until = int(time.time() + lease) + 1
+        keeper = {
+            'nonce': nonce,
+            'client_name': '%s%s-%d-%d' % (KEEPER_NAME_PREFIX, nonce, pause_ms, lease_until),
+            'pause_ms': pause_ms,
+            'renew_interval': renew,
+            'lease': lease,
+            'lease_until': lease_until,
+            'lease_until_utc': datetime.datetime.fromtimestamp(lease_until, datetime.timezone.utc).isoformat(),
+            'host': socket.gethostname(),
+            'state_file': os.path.join(options.get('state_dir') or _default_state_dir(), 'keeper-%s.json' % nonce),
+            'pid': None,
+        }
+        self.record(render_command(['CLIENT', 'PAUSE', pause_ms, 'WRITE']))
+        if not self.check_mode:
+            keeper['pid'] = self._start_keeper(keeper)
+        record['changes'].append({'kind': 'client_pause', 'target': 'WRITE', 'before': 'unpaused', 'after': 'paused'})
+        record['extra']['keeper'] = keeper
+        return record
+
+    def _keeper_config(self, keeper):
+        tls = self._tls()
+        return {
+            'host': self.params.get('login_host') or 'localhost',
+            'port': int(self.params['login_port']),
+            'user': self.params.get('login_user') or None,
+            'password': self.params.get('login_password') or None,
+            'timeout': float(self.params.get('connect_timeout') or 10),
+            'tls': tls,
+            'client_name': keeper['client_name'],
+            'pause_ms': keeper['pause_ms'],
+            'renew': keeper['renew_interval'],
+            'lease_until': keeper['lease_until'],
+            'state_file': keeper['state_file'],
+        }
+
+    def _start_keeper(self, keeper):
+        directory = os.path.dirname(keeper['state_file'])
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise EngineError('cannot create the keeper state directory %s: %s' % (directory, exc))
+        # The password travels on stdin, never in argv or the environment.
+        process = subprocess.Popen([sys.executable, '-c', KEEPER_SOURCE, keeper['nonce']], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                                   cwd='/')
+        try:
+            process.stdin.write(json.dumps(self._keeper_config(keeper)).encode('utf-8') + b'\n')
+            process.stdin.close()
+            wait = float(self.params.get('connect_timeout') or 10) + 10
+            line = b''
+            if select.select([process.stdout], [], [], wait)[0]:
+                line = process.stdout.readline()
+            process.stdout.close()
+        finally:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        reply = self._scrub(line.decode('utf-8', 'replace').strip())
+        if not reply.startswith('ok '):
+            raise FenceError('CLIENT PAUSE WRITE failed: the pause keeper could not start (%s)' % (reply or 'no answer'))
+        return int(reply.split()[1])
+
+    @staticmethod
+    def _local_keeper_state(nonce, options=None):
+        path = os.path.join((options or {}).get('state_dir') or _default_state_dir(), 'keeper-%s.json' % nonce)
+        try:
+            with open(path) as stream:
+                state = json.load(stream)
+        except (OSError, ValueError):
+            return {}
+        return {'pid': state.get('pid'), 'state_file': path, 'host': socket.gethostname()}
+
+    @staticmethod
+    def _pid_is_keeper(pid, nonce):
+        """The process ``pid`` is alive and is the keeper with ``nonce`` (not a reused pid)."""
+        if not pid:
+            return False
+        try:
+            with open('/proc/%d/cmdline' % int(pid), 'rb') as stream:
+                argv = stream.read().split(b'\0')
+            with open('/proc/%d/stat' % int(pid)) as stream:
+                if stream.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                    return False
+        except (OSError, ValueError, IndexError):
+            return False
+        return nonce.encode() in argv
+
+    def keeper_status(self, keeper):
+        """What is known about a keeper: alive (local process), connected (its client is on the
+        server), and its state file (status, renewals, reason it stopped)."""
+        status = {'alive': False, 'connected': False, 'state': None}
+        if keeper.get('host') == socket.gethostname():
+            status['alive'] = self._pid_is_keeper(keeper.get('pid'), keeper.get('nonce', ''))
+            try:
+                with open(keeper.get('state_file') or '') as stream:
+                    status['state'] = json.load(stream)
+            except (OSError, ValueError):
+                pass
+        status['connected'] = any(k['client_name'] == keeper.get('client_name') for k in self._keepers())
+        return status
+
+    def _stop_keeper(self, keeper):
+        """Stop the keeper: stop file + SIGTERM when it runs here, and CLIENT KILL of its
+        connection (which stops it from anywhere). Returns True when it was still active."""
+        local = keeper.get('host') == socket.gethostname()
+        alive = local and self._pid_is_keeper(keeper.get('pid'), keeper.get('nonce', ''))
+        ids = [k['id'] for k in self._keepers() if k['client_name'] == keeper.get('client_name')]
+        if self.check_mode:
+            for client_id in ids:
+                self.record(render_command(['CLIENT', 'KILL', 'ID', client_id]))
+            return alive or bool(ids)
+        if local and keeper.get('state_file'):
+            try:
+                with open(keeper['state_file'] + '.stop', 'w') as stream:
+                    stream.write('stop\n')
+            except OSError:
+                pass
+        if alive:
+            try:
+                os.kill(int(keeper['pid']), signal.SIGTERM)
+            except OSError:
+                pass
+        for client_id in ids:
+            self._run('cannot stop the pause keeper', 'CLIENT', 'KILL', 'ID', str(client_id), write=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not (local and self._pid_is_keeper(keeper.get('pid'), keeper.get('nonce', ''))) and not any(
+                    k['client_name'] == keeper.get('client_name') for k in self._keepers()):
+                break
+            time.sleep(0.05)
+        else:
+            raise EngineError('the pause keeper (pid %s on %s) did not stop within 10 s' % (keeper.get('pid'), keeper.get('host')))
+        return alive or bool(ids)
+
+    def _unfence_pause(self, record):
+        """Stop the keeper and lift the pause. Returns (restored, ids of the dropped clients)."""
+        keeper = record.get('extra', {}).get('keeper') or {}
+        active = self._stop_keeper(keeper) if keeper else False
+        marker = keeper.get('state_file') and keeper.get('host') == socket.gethostname() and keeper['state_file'] + '.unfenced'
+        if not active and marker and os.path.exists(marker):
+            return False, []
+        if not active:
+            # The keeper is gone: the last pause it set lapses pause_ms after its last renewal at
+            # the latest, and never outlives the lease.
+            lease_end = float(keeper.get('lease_until') or 0) + keeper.get('pause_ms', 0) / 1000.0
+            state = self.keeper_status(keeper).get('state') or {} if keeper else {}
+            if state.get('status') == 'stopped':
+                lease_end = min(lease_end, float(state.get('stopped_at') or 0) + keeper.get('pause_ms', 0) / 1000.0)
+            if time.time() > lease_end:
+                return False, []
+        if self._keepers():
+            # Another fence still holds the server: leave its pause alone.
+            return True, []
+        excluded = set(record.get('extra', {}).get('exclude_users') or ())
+        drop = []
+        if record.get('extra', {}).get('queued_writes', 'drop') == 'drop':
+            drop = [s for s in self.sessions() if s['queued_write'] and not s['own'] and s['user'] not in excluded]
+        commands = [['CLIENT', 'KILL', 'ID', str(s['id'])] for s in drop] + [['CLIENT', 'UNPAUSE']]
+        for args in commands:
+            self.record(render_command(args))
+        if self.check_mode:
+            return True, [s['id'] for s in drop]
+        # One transaction: no queued write slips through between the kills and the unpause.
+        pipe = self.conn.pipeline(transaction=len(commands) > 1)
+        for args in commands:
+            pipe.execute_command(*args)
+        try:
+            pipe.execute()
+        except redis_py.RedisError as exc:
+            raise self._failure(commands[-1], exc, 'unfence failed')
+        if marker:
+            try:
+                with open(marker, 'w') as stream:
+                    stream.write('unfenced\n')
+            except OSError:
+                pass
+        return True, [s['id'] for s in drop]
+
+    # accounts scope: ACL SETUSER -@write ------------------------------------------------------
+    def _fence_acl(self, record, info, accounts, end_sessions, options):
+        if not info['acl']:
+            raise NotSupported('ACL users need Redis 6.0 or later (server: %s); scope accounts is not available and scope '
+                               'instance needs Redis 6.2+' % info['version'])
+        users = list(dict.fromkeys(accounts))
+        plan, missing = [], []
+        for user in users:
+            rules = self._rules(user)
+            if rules is None:
+                missing.append(user)
+                continue
+            plan.append({'kind': 'acl_user', 'target': user, 'before': rules, 'after': self._fenced_rules(rules)})
+        if missing:
+            raise EngineError('ACL user(s) not found on %s: %s; check the accounts option (ACL USERS lists them)'
+                              % (self.address, ', '.join(missing)))
+        applied = []
+        for change in plan:
+            if change['before'] != change['after']:
+                args = self._fence_args(change)
+                try:
+                    self.command(*args, write=True)
+                except redis_py.RedisError as exc:
+                    self._rollback(applied, self._failure(args, exc, 'fence failed'))
+                applied.append(change)
+                if not self.check_mode:
+                    # Keep the rules as the server shows them, so unfence can compare exactly.
+                    change['after'] = self._rules(change['target']) or change['after']
+            record['changes'].append(change)
+        if end_sessions:
+            fenced = set(users)
+            try:
+                victims = [s for s in self.sessions() if s['user'] in fenced and not s['own']]
+                for user in users:
+                    self._run('cannot end the sessions of %s' % user, 'CLIENT', 'KILL', 'USER', user, write=True)
+                record['ended_sessions'] = victims
+            except EngineError as exc:
+                self._rollback(applied, exc)
+        return record
+
+    def _fence_args(self, change):
+        args = ['ACL', 'SETUSER', change['target'], '-@write']
+        if change['before']['selectors']:
+            args.append('clearselectors')
+            args += [self._selector_arg(selector) for selector in change['after']['selectors']]
+        return args
+
+    def _rollback(self, applied, error):
+        rolled_back, failed = [], []
+        for change in reversed(applied):
+            try:
+                self.command(*self._setuser_args(change['target'], change['before']), write=True)
+                rolled_back.append(change)
+            except Exception as exc:  # report every change we could not restore, keep going
+                failed.append(dict(change, error=str(exc)))
+        message = str(error)
+        if rolled_back:
+            message += '; undone: ACL rules of %s restored' % ', '.join(c['target'] for c in rolled_back)
+        if failed:
+            message += '; COULD NOT UNDO (restore by hand): ACL rules of %s' % ', '.join(c['target'] for c in failed)
+        raise FenceError(message, rolled_back=rolled_back, rollback_failed=failed)
+
+    def _check_record(self, record):
+        if not isinstance(record, dict) or record.get('engine') != self.name or not isinstance(record.get('changes'), list):
+            raise EngineError('not a fence record of the redis engine: expected a dict with engine=redis and changes')
+        for change in record['changes']:
+            if change.get('kind') not in ('client_pause', 'acl_user'):
+                raise EngineError('unknown change in the fence record: %r' % (change,))
+
+    def unfence(self, record):
+        self._check_record(record)
+        queued = record.get('extra', {}).get('queued_writes', 'drop')
+        if queued not in QUEUED_WRITES:
+            raise EngineError('queued_writes must be one of %s, not %r' % (', '.join(QUEUED_WRITES), queued))
+        restored = []
+        for change in reversed(record['changes']):
+            if change['before'] == change['after']:
+                continue
+            if change['kind'] == 'client_pause':
+                done, dropped = self._unfence_pause(record)
+                if done:
+                    restored.append(dict(change, dropped_sessions=dropped))
+                continue
+            # Restore only what still shows our value: a later change by someone else wins.
+            if self._rules(change['target']) != change['after']:
+                continue
+            args = self._setuser_args(change['target'], change['before'])
+            try:
+                self.command(*args, write=True)
+            except redis_py.RedisError as exc:
+                raise self._failure(args, exc, 'unfence failed')
+            restored.append(change)
+        return restored
+
+    def fence_state(self, scope, accounts=()):
+        if scope == 'instance':
+            keepers = self._keepers()
+            return {'client_pause': 'paused' if keepers else 'unpaused', 'keepers': [k['client_name'] for k in keepers]}
+        state = {}
+        for user in accounts:
+            rules = self._rules(user)
+            if rules is None:
+                raise EngineError('ACL user %s not found on %s' % (user, self.address))
+            state[user] = dict(rules, writes='allowed' if self._user_allows_writes(rules) else 'denied')
+        return state
+
+    # -- catch-up token -----------------------------------------------------------------------
+    @staticmethod
+    def _token_key(name, token):
+        return '%s:%s' % (name or DEFAULT_TOKEN_PREFIX, token)
+
+    def ensure_token_object(self, name, create=False):
+        # Keys need no container; the key prefix must only be part of the migrated keys.
+        if name is not None and not str(name).strip():
+            raise EngineError('the token key prefix must not be empty')
+        return False
+
+    def write_token(self, name, token):
+        key = self._token_key(name, token)
+        value = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        keepers = self._keepers()
+        if not keepers:
+            self._run('cannot write the token', 'SET', key, value, write=True)
+            return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+        # Under our CLIENT PAUSE WRITE even the admin's write would wait. Lift the pause, write and
+        # pause again in one pipeline: Redis runs one client's buffered commands back to back, so
+        # no queued write of another client runs in between (verified against Redis 7).
+        remaining = max(int((k['lease_until'] - time.time()) * 1000) for k in keepers)
+        pause_ms = max(1, min(max(k['pause_ms'] for k in keepers), remaining))
+        commands = [['CLIENT', 'UNPAUSE'], ['SET', key, value], ['CLIENT', 'PAUSE', str(pause_ms), 'WRITE']]
+        for args in commands:
+            self.record(render_command(args))
+        if self.check_mode:
+            return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+        pipe = self.conn.pipeline(transaction=False)
+        for args in commands:
+            pipe.execute_command(*args)
+        replies = pipe.execute(raise_on_error=False)
+        errors = [(args, reply) for args, reply in zip(commands, replies) if isinstance(reply, Exception)]
+        if errors:
+            args, exc = errors[0]
+            if args[0] == 'CLIENT' and args[1] == 'PAUSE':
+                # The keeper renews the pause within its interval anyway; say so loudly.
+                raise EngineError('the token was written but re-pausing failed (%s); the keeper renews the pause within %s s'
+                                  % (exc, keepers[0].get('pause_ms', 0) / 1000.0))
+            raise self._failure(args, exc, 'cannot write the token')
+        return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+
+    def read_token(self, name, token):
+        return bool(self._run('cannot read the token', 'EXISTS', self._token_key(name, token)))
