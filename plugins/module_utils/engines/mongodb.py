@@ -357,6 +357,14 @@ class MongoDBEngine(Engine):
         if unknown:
             raise EngineError('option %s does not apply to MongoDB.' % ', '.join(unknown))
         excluded = set(exclude_users or ())
+        me = (self.params.get('login_user'), self.params.get('login_db') or 'admin')
+        for account in accounts:
+            user, db = parse_account(account)
+            if (user, db) == me:
+                raise EngineError('user %s is login_user: fencing it would lock out the connection that lifts the fence; '
+                                  'connect with another admin user.' % account)
+            if user in excluded or account in excluded:
+                raise EngineError('user %s is both fenced (accounts) and excluded (exclude_users).' % account)
         if scope == 'instance':
             return self._fence_instance(end_sessions, excluded)
         return self._fence_accounts(accounts, end_sessions, excluded)

@@ -85,6 +85,14 @@ RESTRICTED_SESSION_USERS_SQL = (
 )
 
 
+# Secrets in other sessions' statements: IDENTIFIED BY <password> [REPLACE <old password>].
+SECRET_WORDS = re.compile(r'(\b(?:IDENTIFIED\s+BY|REPLACE)\s+)("[^"]*"|[^\s;]+)', re.I)
+
+
+def mask_statement(statement):
+    return SECRET_WORDS.sub(lambda match: match.group(1) + '********', statement) if statement else statement
+
+
 def oracle_name(name, what='user'):
     """Oracle's rules: unquoted names are upper-cased, "quoted" ones kept as written."""
     if not isinstance(name, str) or not name.strip():
@@ -101,6 +109,12 @@ def oracle_name(name, what='user'):
 
 def quote_name(name):
     return '"%s"' % name
+
+
+def oracle_label(name):
+    """How a user is written back to us: plain when Oracle would upper-case it anyway, else quoted,
+    so oracle_name(oracle_label(x)) == x (record targets and fence_state keys)."""
+    return name if re.match(r'^[A-Z][A-Z0-9_$#]*$', name) else quote_name(name)
 
 
 def literal(value):
@@ -304,7 +318,7 @@ class OracleEngine(Engine):
             client='%s:%s' % (machine, port) if machine and port else machine,
             database=row.get('service_name'),
             state=row.get('status'),
-            command=row.get('sql_text'),
+            command=mask_statement(row.get('sql_text')),
             writing=undo > 0 or active and row.get('command') in WRITE_COMMANDS,
             idle=not active and not row.get('taddr'),
             own=bool(row.get('is_own')),
@@ -364,6 +378,13 @@ class OracleEngine(Engine):
         if unknown:
             raise EngineError('option %s does not apply to Oracle.' % ', '.join(unknown))
         excluded = set(oracle_name(u, 'exclude_users entry') for u in exclude_users or ())
+        for account in accounts:
+            name = oracle_name(account)
+            if name == self._context.get('session_user'):
+                raise EngineError('account %s is login_user: fencing it would lock out the connection that lifts the '
+                                  'fence; connect with another admin account.' % account)
+            if name in excluded:
+                raise EngineError('account %s is both fenced (accounts) and excluded (exclude_users).' % account)
         if scope == 'instance':
             return self._fence_instance(end_sessions, excluded)
         return self._fence_accounts(accounts, end_sessions, excluded)
@@ -417,7 +438,7 @@ class OracleEngine(Engine):
         plan = []
         for row in rows:
             before = LOCKED if manually_locked(row['account_status']) else OPEN
-            change = {'kind': 'account', 'target': row['username'], 'before': before, 'after': LOCKED,
+            change = {'kind': 'account', 'target': oracle_label(row['username']), 'before': before, 'after': LOCKED,
                       'account_status': row['account_status']}
             plan.append((change, 'ALTER USER %s ACCOUNT LOCK' % quote_name(row['username'])))
         changes = self._apply(plan, 'ALTER USER')
@@ -426,7 +447,7 @@ class OracleEngine(Engine):
             fenced = set(row['username'] for row in rows)
             targets = [s for s in self.sessions() if not s['own'] and s['user'] in fenced and s['user'] not in excluded]
             ended = self._end_or_rollback(targets, changes)
-        return self._record('accounts', [row['username'] for row in rows], changes, ended)
+        return self._record('accounts', [oracle_label(row['username']) for row in rows], changes, ended)
 
     def _end_or_rollback(self, sessions, changes):
         ended = []
@@ -466,7 +487,7 @@ class OracleEngine(Engine):
         if change['kind'] == 'restricted_session':
             self.execute('ALTER SYSTEM DISABLE RESTRICTED SESSION', privilege='ALTER SYSTEM')
         elif change['kind'] == 'account':
-            self.execute('ALTER USER %s ACCOUNT UNLOCK' % quote_name(change['target']), privilege='ALTER USER')
+            self.execute('ALTER USER %s ACCOUNT UNLOCK' % quote_name(oracle_name(change['target'])), privilege='ALTER USER')
         else:
             raise EngineError('unknown change kind %r in the fence record.' % change['kind'])
 
@@ -495,10 +516,10 @@ class OracleEngine(Engine):
         current = {}
         if any(change['kind'] == 'restricted_session' for change in changes):
             current[('restricted_session', 'restricted_session')] = self._restricted_state()
-        users = [change['target'] for change in changes if change['kind'] == 'account']
+        users = [oracle_name(change['target']) for change in changes if change['kind'] == 'account']
         if users:
             for row in self._account_rows(users):
-                current[('account', row['username'])] = LOCKED if manually_locked(row['account_status']) else OPEN
+                current[('account', oracle_label(row['username']))] = LOCKED if manually_locked(row['account_status']) else OPEN
         return current
 
     def unfenced_record(self, scope, accounts=(), options=None):
@@ -508,7 +529,7 @@ class OracleEngine(Engine):
             changes = [{'kind': 'restricted_session', 'target': 'restricted_session', 'before': ALLOWED,
                         'after': RESTRICTED, 'container': self._context.get('con_name')}]
         else:
-            changes = [{'kind': 'account', 'target': row['username'], 'before': OPEN, 'after': LOCKED}
+            changes = [{'kind': 'account', 'target': oracle_label(row['username']), 'before': OPEN, 'after': LOCKED}
                        for row in self._users(accounts)]
         return self._record(scope, [c['target'] for c in changes if c['kind'] == 'account'], changes, [], {'forced': True})
 
@@ -519,7 +540,7 @@ class OracleEngine(Engine):
         names = [oracle_name(account) for account in accounts]
         found = dict((row['username'], LOCKED if manually_locked(row['account_status']) else OPEN)
                      for row in self._account_rows(names))
-        return dict((name, found.get(name)) for name in names)
+        return dict((oracle_label(name), found.get(name)) for name in names)
 
     # -- catch-up proof -----------------------------------------------------------------------
     def token_table(self, name):

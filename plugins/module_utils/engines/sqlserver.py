@@ -113,6 +113,14 @@ LOGINS_SQL = (
 TOKEN_DATABASE_SQL = "SELECT d.is_read_only, d.user_access_desc FROM sys.databases AS d WHERE d.name = %s"
 
 
+# Literals that are secrets in other sessions' statements (CREATE/ALTER LOGIN, CREATE CREDENTIAL...).
+SECRET_LITERALS = re.compile(r"(\b(?:OLD_)?PASSWORD\s*=\s*N?|\bSECRET\s*=\s*N?)'(?:[^']|'')*'", re.I)
+
+
+def mask_statement(statement):
+    return SECRET_LITERALS.sub(lambda match: match.group(1) + "'********'", statement) if statement else statement
+
+
 def quote_name(name):
     """[name] with ] doubled, as QUOTENAME() does."""
     return '[' + name.replace(']', ']]') + ']'
@@ -341,7 +349,7 @@ class SQLServerEngine(Engine):
             client=client,
             database=row.get('database_name'),
             state=row.get('request_status') or row.get('status'),
-            command=row.get('statement_text') or command,
+            command=mask_statement(row.get('statement_text')) or command,
             writing=written or command in WRITE_COMMANDS,
             idle=command is None and not open_transactions,
             own=bool(row.get('is_own')),
@@ -389,6 +397,13 @@ class SQLServerEngine(Engine):
         unknown = sorted(set(options) - {'databases'})
         if unknown:
             raise EngineError('option %s does not apply to SQL Server (it takes databases).' % ', '.join(unknown))
+        excluded = set(u.lower() for u in exclude_users or ())
+        for account in accounts:
+            if account.lower() == (self._info.get('login_name') or '').lower():
+                raise EngineError('login %s is login_user: fencing it would lock out the connection that lifts the '
+                                  'fence; connect with another admin login.' % account)
+            if account.lower() in excluded:
+                raise EngineError('login %s is both fenced (accounts) and excluded (exclude_users).' % account)
         if scope == 'instance':
             return self._fence_instance(options.get('databases'), end_sessions, exclude_users)
         return self._fence_accounts(accounts, end_sessions, exclude_users)

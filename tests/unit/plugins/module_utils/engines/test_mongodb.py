@@ -248,6 +248,13 @@ def test_sessions_are_normalised_and_classified(server, engine):
     assert [s['id'] for s in groups['idle']] == ['conn77']
 
 
+def test_other_sessions_commands_are_shown_without_their_secrets(server, engine):
+    server.add_op(opid=120, op='command', ns='admin.$cmd', effectiveUsers=[{'user': 'dba', 'db': 'admin'}],
+                  client='10.0.0.9:1', command={'createUser': 'x', 'pwd': 'S3cret', 'roles': []})
+    command = [s for s in engine.sessions() if s['id'] == 120][0]['command']
+    assert command == '{"createUser": "x", "pwd": "********", "roles": []}'
+
+
 def test_sessions_need_the_inprog_privilege(server):
     server.users[('admin', 'switchover_admin')]['roles'] = [{'role': 'readAnyDatabase', 'db': 'admin'}]
     engine = connected(server)
@@ -408,6 +415,16 @@ def test_accounts_fence_of_a_missing_user_changes_nothing(server, engine):
                                           r'user@database; a name alone means the admin database\)\.$'):
         engine.fence('accounts', ['app@shop', 'ghost', 'app'])
     assert writes(server) == []
+
+
+@pytest.mark.parametrize('accounts, exclude, message', [
+    (['app@shop', 'switchover_admin'], [], 'user switchover_admin is login_user: fencing it would lock out the connection'),
+    (['dts'], ['dts'], 'user dts is both fenced (accounts) and excluded (exclude_users).'),
+])
+def test_accounts_fence_refuses_to_lock_out_the_admin_or_the_migration_account(server, engine, accounts, exclude, message):
+    with pytest.raises(EngineError) as error_info:
+        engine.fence('accounts', accounts, exclude_users=exclude)
+    assert str(error_info.value).startswith(message) and server.commands == []
 
 
 def test_accounts_fence_is_all_or_nothing(server, engine):

@@ -230,6 +230,13 @@ def test_sessions_are_normalised_and_classified(server, engine):
     assert [s['sid'] for s in groups['idle']] == [idle]
 
 
+def test_other_sessions_statements_are_shown_without_their_secrets(server, engine):
+    server.add_session('SYSTEM', status='ACTIVE', command='PL/SQL EXECUTE',
+                       sql='ALTER USER app IDENTIFIED BY "N3w pass" REPLACE old_pass; CREATE USER b IDENTIFIED BY s3cret')
+    statement = [s for s in engine.sessions() if s['user'] == 'SYSTEM'][0]['command']
+    assert statement == 'ALTER USER app IDENTIFIED BY ******** REPLACE ********; CREATE USER b IDENTIFIED BY ********'
+
+
 def test_sessions_without_catalog_access_say_what_to_grant(server, engine):
     server.catalog = False
     with pytest.raises(EngineError, match=r'^login_user cannot read the data dictionary view in SELECT s\.sid.*: ORA-00942: '
@@ -355,11 +362,25 @@ def test_accounts_fence_locks_the_users_and_kills_their_sessions(server, engine)
     assert server.log[0] == "SELECT username, account_status FROM dba_users WHERE username IN (:u0, :u1) {'u0': 'APP', 'u1': 'Mixed'}"
     assert record['changes'] == [
         {'kind': 'account', 'target': 'APP', 'before': 'OPEN', 'after': 'LOCKED', 'account_status': 'OPEN'},
-        {'kind': 'account', 'target': 'Mixed', 'before': 'OPEN', 'after': 'LOCKED', 'account_status': 'OPEN'}]
-    assert record['accounts'] == ['APP', 'Mixed'] and dts in server.sessions
+        {'kind': 'account', 'target': '"Mixed"', 'before': 'OPEN', 'after': 'LOCKED', 'account_status': 'OPEN'}]
+    assert record['accounts'] == ['APP', '"Mixed"'] and dts in server.sessions
     with pytest.raises(oracledb.DatabaseError, match='ORA-28000'):
         server.connect(service_name='ORCLPDB1', user='APP', password='app-pa55')
-    assert engine.fence_state('accounts', ['APP', '"Mixed"', 'dts']) == {'APP': 'LOCKED', 'Mixed': 'LOCKED', 'DTS': 'OPEN'}
+    # Targets and state keys are written so that they name the same users again (quoted when needed).
+    assert engine.fence_state('accounts', record['accounts'] + ['dts']) == {'APP': 'LOCKED', '"Mixed"': 'LOCKED', 'DTS': 'OPEN'}
+    server.reset_log()
+    assert [c['target'] for c in engine.unfence(json.loads(json.dumps(record)))] == ['"Mixed"', 'APP']
+    assert server.writes == ['ALTER USER "Mixed" ACCOUNT UNLOCK', 'ALTER USER "APP" ACCOUNT UNLOCK']
+
+
+@pytest.mark.parametrize('accounts, exclude, message', [
+    (['app', 'switchover_admin'], [], 'account switchover_admin is login_user: fencing it would lock out the connection'),
+    (['app'], ['APP'], 'account app is both fenced (accounts) and excluded (exclude_users).'),
+])
+def test_accounts_fence_refuses_to_lock_out_the_admin_or_the_migration_account(server, engine, accounts, exclude, message):
+    with pytest.raises(EngineError) as error:
+        engine.fence('accounts', accounts, exclude_users=exclude)
+    assert str(error.value).startswith(message) and server.writes == []
 
 
 @pytest.mark.parametrize('status, before', [('LOCKED', 'LOCKED'), ('EXPIRED & LOCKED', 'LOCKED'), ('LOCKED(TIMED)', 'OPEN'),

@@ -197,6 +197,15 @@ def test_sessions_are_normalised_and_classified(server, engine):
     assert [s['id'] for s in groups['idle']] == [idle]
 
 
+def test_other_sessions_statements_are_shown_without_their_secrets(server, engine):
+    server.add_session('dba', status='running', command='CREATE LOGIN', request_status='running',
+                       statement="CREATE LOGIN [x] WITH PASSWORD = N'S3cr''et', CHECK_POLICY = OFF; "
+                                 "ALTER LOGIN [y] WITH PASSWORD='n3w' OLD_PASSWORD = 'old'")
+    statement = [s for s in engine.sessions() if s['user'] == 'dba'][0]['command']
+    assert statement == ("CREATE LOGIN [x] WITH PASSWORD = N'********', CHECK_POLICY = OFF; "
+                         "ALTER LOGIN [y] WITH PASSWORD='********' OLD_PASSWORD = '********'")
+
+
 def test_sessions_refuse_to_answer_without_view_server_state(server, engine):
     server.permissions.discard('VIEW SERVER STATE')
     server.add_session('app', database='shop', log_bytes=10, max_state=4)
@@ -389,6 +398,16 @@ def test_accounts_fence_of_a_missing_login_changes_nothing(server, engine):
     with pytest.raises(EngineError, match=r'^login ghost does not exist on sql\.example\.com:1433'):
         engine.fence('accounts', ['app', 'ghost'])
     assert server.writes == []
+
+
+@pytest.mark.parametrize('accounts, exclude, message', [
+    (['app', 'Switchover_Admin'], [], 'login Switchover_Admin is login_user: fencing it would lock out the connection'),
+    (['app'], ['APP'], 'login app is both fenced (accounts) and excluded (exclude_users).'),
+])
+def test_accounts_fence_refuses_to_lock_out_the_admin_or_the_migration_account(server, engine, accounts, exclude, message):
+    with pytest.raises(EngineError) as error:
+        engine.fence('accounts', accounts, exclude_users=exclude)
+    assert str(error.value).startswith(message) and server.writes == []
 
 
 @pytest.mark.parametrize('permission', ['ALTER ANY LOGIN', 'ALTER ANY CONNECTION', 'VIEW SERVER STATE'])
