@@ -281,9 +281,14 @@ class ReverseTask(object):
                                % (job.job_id, forward.job_id, forward.job_id), kind='config')
             return job
         name = self.reverse_name(forward) if self.method == 'configure' else None
-        found = self.client.find_reverse_jobs(forward, job_types=(JOB_TYPE[self.method],), name=name, deadline=self.deadline)
-        if not found and name:
-            found = self.client.find_reverse_jobs(forward, job_types=(JOB_TYPE[self.method],), deadline=self.deadline)
+        if not self.identifiable(forward):
+            # Without instance IDs or addresses only the name of a configured task can tell it.
+            found = [job for job in self.client.list_jobs(job_type=JOB_TYPE[self.method], name=name, deadline=self.deadline)
+                     if job.job_id != forward.job_id and not job.finished] if name else []
+        else:
+            found = self.client.find_reverse_jobs(forward, job_types=(JOB_TYPE[self.method],), name=name, deadline=self.deadline)
+            if not found and name:
+                found = self.client.find_reverse_jobs(forward, job_types=(JOB_TYPE[self.method],), deadline=self.deadline)
         if len(found) > 1:
             raise DtsError('Several unfinished tasks are reverses of %s: %s. Set reverse_job_id to the one to use.'
                            % (forward.job_id, ', '.join(sorted(job.job_id for job in found))), kind='config')
@@ -291,6 +296,12 @@ class ReverseTask(object):
             return None
         # The list view is coarser (units, fields): read the detail.
         return self.client.describe_job(found[0].job_id, deadline=self.deadline)
+
+    @staticmethod
+    def identifiable(forward):
+        """Whether both endpoints of ``forward`` name their server (instance ID or address), so
+        that its reverse task can be recognised by its endpoints."""
+        return forward.source.identity() is not None and forward.destination.identity() is not None
 
     # -- waits ------------------------------------------------------------------------------------
 
@@ -331,6 +342,9 @@ class ReverseTask(object):
     # -- present ----------------------------------------------------------------------------------
 
     def present(self, forward):
+        if self.method == 'reverse_api' and not self.params['reverse_job_id'] and not self.identifiable(forward):
+            self.module.warn('The endpoints of DTS task %s have neither instance IDs nor addresses, so an existing reverse task cannot be '
+                             'found by them: pass reverse_job_id on later runs.' % forward.job_id)
         reverse = self.find(forward)
         before = job_state(reverse)
         start, wait = self.params['start'], self.params['wait']
@@ -384,6 +398,10 @@ class ReverseTask(object):
             except DtsError as exc:
                 if not exc.ambiguous:
                     raise
+                if self.method == 'reverse_api' and not self.identifiable(forward):
+                    raise DtsError('%s The reverse task of %s cannot be recognised by its endpoints (they have neither instance IDs nor '
+                                   'addresses): check for it before running again, and pass reverse_job_id.' % (exc, forward.job_id),
+                                   kind='ambiguous', action=exc.action)
                 found = self.find(forward)
                 if found is not None:
                     self.show(found)

@@ -281,3 +281,25 @@ def test_bad_input_gets_one_clear_message_and_changes_nothing(emulator, dts_opti
         assert run.status('case%d' % index) == 'failed', args
         assert run.task('case%d' % index)['msg'] == message, args
     assert changes(emulator) == []
+
+
+def test_endpoints_without_identity(emulator, dts_options):
+    """Endpoints with neither instance ID nor address: the reverse_api method warns and never re-creates
+    after an unknown outcome; the configure method finds its task by name."""
+    anonymous = {'instance_type': 'CEN', 'engine_name': 'MySQL'}
+    forward = emulator.add_job(name='anon-%s' % uuid.uuid4().hex[:8], status='Suspending', phase='incremental', delay=0, durations=FAST,
+                               source=anonymous, destination=anonymous, db_object='{"shop":{"name":"shop","all":true}}')
+    emulator.add_fault(action='CreateReverseDtsJob', kind='drop_after', job_id=forward.job_id)
+    name = 'anon-rollback-%s' % uuid.uuid4().hex[:8]
+    run = play([reverse_task(dts_options, 'reverse_api', ignore_errors=True, job_id=forward.job_id),
+                configure_task(dts_options, 'configure', job_id=forward.job_id, name=name, start=False),
+                configure_task(dts_options, 'configure again', job_id=forward.job_id, name=name, start=False)])
+    result = run.task('reverse_api')
+    assert result['msg'] == ('The DTS call CreateReverseDtsJob may or may not have taken effect: the connection was closed before the answer '
+                             'arrived. The reverse task of %s cannot be recognised by its endpoints (they have neither instance IDs nor '
+                             'addresses): check for it before running again, and pass reverse_job_id.' % forward.job_id)
+    assert result['warnings'] == ['The endpoints of DTS task %s have neither instance IDs nor addresses, so an existing reverse task cannot '
+                                  'be found by them: pass reverse_job_id on later runs.' % forward.job_id]
+    assert len(emulator.calls('CreateReverseDtsJob')) == 1
+    assert run.task('configure')['created'] is True
+    assert (run.task('configure again')['changed'], run.task('configure again')['job_id']) == (False, run.task('configure')['job_id'])
