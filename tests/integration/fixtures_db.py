@@ -4,12 +4,17 @@ Session scope (one server per pytest worker, started on first use):
 ``mariadb``, ``postgresql``, ``redis_server``: started servers; ``.params`` holds the admin
 connection options, ``create_account()``/``drop_account()``/``execute()``/``command()`` help tests.
 
+``mariadb_destination``, ``postgresql_destination``, ``redis_destination``: a second server of
+the same engine (started on first use), for tests that need two servers, e.g. the catch-up token.
+
 Function scope (unique names, dropped afterwards, server-wide fences reset so a failed test
 cannot leak into the next one):
 ``mariadb_app``, ``postgresql_app``, ``redis_app``: one application account with its own
 database and table ``items`` (Redis: its own key prefix), as an :class:`AppAccount`;
 ``mariadb_apps``, ``postgresql_apps``, ``redis_apps``: factories, ``make(count)`` -> list of
 :class:`AppAccount`, for tests that need several accounts.
+``engines``: ``engines(EngineClass, params, check_mode=False)`` -> a connected engine of the
+collection, closed after the test.
 """
 
 import secrets
@@ -18,8 +23,9 @@ import pytest
 
 from localdb import MariaDBServer, PostgreSQLServer, RedisServer
 
-__all__ = ['AppAccount', 'unique_name', 'mariadb', 'postgresql', 'redis_server', 'mariadb_app', 'postgresql_app',
-           'redis_app', 'mariadb_apps', 'postgresql_apps', 'redis_apps']
+__all__ = ['AppAccount', 'unique_name', 'mariadb', 'postgresql', 'redis_server', 'mariadb_destination',
+           'postgresql_destination', 'redis_destination', 'mariadb_app', 'postgresql_app', 'redis_app', 'mariadb_apps',
+           'postgresql_apps', 'redis_apps', 'engines']
 
 
 def unique_name(prefix='app'):
@@ -75,6 +81,36 @@ def postgresql():
 @pytest.fixture(scope='session')
 def redis_server():
     yield from _serve(RedisServer())
+
+
+@pytest.fixture(scope='session')
+def mariadb_destination():
+    yield from _serve(MariaDBServer(log_bin=True))
+
+
+@pytest.fixture(scope='session')
+def postgresql_destination():
+    yield from _serve(PostgreSQLServer(wal_level='logical'))
+
+
+@pytest.fixture(scope='session')
+def redis_destination():
+    yield from _serve(RedisServer())
+
+
+@pytest.fixture
+def engines():
+    opened = []
+
+    def connect(engine_class, params, check_mode=False):
+        engine = engine_class(params, check_mode=check_mode)
+        engine.connect()
+        opened.append(engine)
+        return engine
+
+    yield connect
+    for engine in opened:
+        engine.close()
 
 
 # -- application accounts -------------------------------------------------------------------------

@@ -285,7 +285,7 @@ class MySQLEngine(Engine):
             rows = self.execute(self.SESSIONS_SQL)
         except pymysql.err.MySQLError as exc:
             raise self._failure('SELECT ... FROM information_schema.PROCESSLIST, INNODB_TRX', exc,
-                                'cannot list sessions (the PROCESS privilege is needed to see every session)')
+                                'cannot list sessions')
         result = []
         for (thread_id, user, host, database, command, seconds, state, info,
              trx_id, trx_state, rows_modified, trx_read_only, trx_age) in rows:
