@@ -303,3 +303,16 @@ def test_endpoints_without_identity(emulator, dts_options):
     assert len(emulator.calls('CreateReverseDtsJob')) == 1
     assert run.task('configure')['created'] is True
     assert (run.task('configure again')['changed'], run.task('configure again')['job_id']) == (False, run.task('configure')['job_id'])
+
+
+def test_dts_refusing_a_request_for_the_task_state_is_reported(emulator, dts_options):
+    forward = forward_job(emulator)
+    # A paused synchronization task from the new database to the old one, not made by CreateReverseDtsJob.
+    other = emulator.add_job(name='manual', job_type='SYNC', status='Suspending', phase='incremental', structure=False, full=False,
+                             source=forward.destination, destination=forward.source)
+    run = play([reverse_task(dts_options, ignore_errors=True, job_id=forward.job_id)])
+    result = run.task('reverse')
+    assert result['msg'].startswith('DTS refused StartReverseWriter for task %s: The task %s is not a reverse task created by '
+                                    'CreateReverseDtsJob (OperationDenied.NotReverseJob) (request id ' % (other.job_id, other.job_id))
+    assert result['error']['kind'] == 'state'
+    assert len(emulator.calls('StartReverseWriter')) == 1
