@@ -99,6 +99,9 @@ class PostgreSQLServer(LocalServer):
             password = self.password
         kwargs.setdefault('connect_timeout', 5)
         kwargs.setdefault('sslmode', 'disable')
+        if user == 'postgres':
+            # The admin helpers must work while a test has fenced the server.
+            kwargs.setdefault('options', '-c default_transaction_read_only=off')
         conn = psycopg2.connect(host='127.0.0.1', port=self.port, user=user, password=password, dbname=database, **kwargs)
         conn.autocommit = True
         return conn
