@@ -445,6 +445,15 @@ def test_accounts_fence_is_all_or_nothing(server, engine):
     assert server.users[('shop', 'app')]['roles'] == [{'role': 'read', 'db': 'reports'}, {'role': 'readWrite', 'db': 'shop'}]
 
 
+def test_a_user_dropped_while_fencing_rolls_the_fence_back(server, engine):
+    server.fail('revokeRolesFromUser', error(11, 'UserNotFound', 'Could not find user "batch" for db "admin"'), skip=1)
+    with pytest.raises(FenceError) as error_info:
+        engine.fence('accounts', ['app@shop', 'batch'])
+    assert str(error_info.value) == ('admin.runCommand({"revokeRolesFromUser": "batch", "roles": [{"role": "readWriteAnyDatabase", '
+                                     '"db": "admin"}]}) failed: Could not find user "batch" for db "admin" (code 11)')
+    assert [c['target'] for c in error_info.value.rolled_back] == ['app@shop']
+
+
 # -- undo -----------------------------------------------------------------------------------------
 def test_unfence_from_a_fresh_engine_with_only_the_json_record(server, engine):
     accounts = json.loads(json.dumps(engine.fence('accounts', ['app@shop', 'batch'])))

@@ -412,6 +412,14 @@ def test_accounts_fence_is_all_or_nothing(server, engine):
     assert all(user['status'] == 'OPEN' for user in server.users.values())
 
 
+def test_a_user_dropped_while_fencing_rolls_the_fence_back(server, engine):
+    server.fail(r'ALTER USER "BATCH"', lambda: oracle_error(1918, "user 'BATCH' does not exist"))
+    with pytest.raises(FenceError) as error:
+        engine.fence('accounts', ['app', 'batch'])
+    assert str(error.value) == 'ALTER USER "BATCH" ACCOUNT LOCK failed: ORA-01918: user \'BATCH\' does not exist'
+    assert server.writes == ['ALTER USER "APP" ACCOUNT LOCK', 'ALTER USER "BATCH" ACCOUNT LOCK', 'ALTER USER "APP" ACCOUNT UNLOCK']
+
+
 def test_accounts_fence_needs_alter_user(server):
     server.sys_privs.remove(('SWITCHOVER_ADMIN', 'ALTER USER'))
     with pytest.raises(EngineError, match='lacks the system privilege ALTER USER'):
