@@ -325,7 +325,8 @@ class RedisEngine(Engine):
             username=self.params.get('login_user') or None,
             password=self.params.get('login_password') or None,
             socket_connect_timeout=timeout,
-            socket_timeout=max(timeout, 30),
+            # Also bounds a TLS handshake with a server that does not speak TLS.
+            socket_timeout=timeout,
             decode_responses=True,
             client_name=CLIENT_NAME,
             retry=Retry(NoBackoff(), 0),
@@ -702,6 +703,10 @@ class RedisEngine(Engine):
                 process.wait()
         reply = self._scrub(line.decode('utf-8', 'replace').strip())
         if not reply.startswith('ok '):
+            denied = re.search(r"no permissions to run the '([^']+)' command", reply)
+            if denied:
+                raise FenceError('CLIENT PAUSE WRITE failed: missing privilege +%s for login_user %s (%s)'
+                                 % (denied.group(1), self.login_user, reply[len('error '):]))
             raise FenceError('CLIENT PAUSE WRITE failed: the pause keeper could not start (%s)' % (reply or 'no answer'))
         return int(reply.split()[1])
 
@@ -749,6 +754,8 @@ class RedisEngine(Engine):
         connection (which stops it from anywhere). Returns True when it was still active."""
         local = keeper.get('host') == socket.gethostname()
         alive = local and self._pid_is_keeper(keeper.get('pid'), keeper.get('nonce', ''))
+        if alive and (self.keeper_status(keeper).get('state') or {}).get('status') == 'stopped':
+            alive = False  # it has stopped renewing and is on its way out
         ids = [k['id'] for k in self._keepers() if k['client_name'] == keeper.get('client_name')]
         if self.check_mode:
             for client_id in ids:
@@ -785,13 +792,13 @@ class RedisEngine(Engine):
         if not active and marker and os.path.exists(marker):
             return False, []
         if not active:
-            # The keeper is gone: the last pause it set lapses pause_ms after its last renewal at
-            # the latest, and never outlives the lease.
-            lease_end = float(keeper.get('lease_until') or 0) + keeper.get('pause_ms', 0) / 1000.0
-            state = self.keeper_status(keeper).get('state') or {} if keeper else {}
-            if state.get('status') == 'stopped':
-                lease_end = min(lease_end, float(state.get('stopped_at') or 0) + keeper.get('pause_ms', 0) / 1000.0)
-            if time.time() > lease_end:
+            # The keeper is gone. Its pauses never outlive the lease, and the last one ends
+            # pause_ms after its last renewal.
+            pause_end = float(keeper.get('lease_until') or 0)
+            state = (self.keeper_status(keeper).get('state') or {}) if keeper else {}
+            if state.get('renewed_at'):
+                pause_end = min(pause_end, float(state['renewed_at']) + keeper.get('pause_ms', 0) / 1000.0)
+            if time.time() > pause_end:
                 return False, []
         if self._keepers():
             # Another fence still holds the server: leave its pause alone.
