@@ -221,6 +221,7 @@ def test_accounts_fence_locks_kills_and_unlocks_from_the_record(mariadb, mariadb
     assert [(c['target'], c['before'], c['after']) for c in record['changes']] == [
         ("'%s'@'%%'" % app.user, 'unlocked', 'locked')]
     assert [s['id'] for s in record['ended_sessions']] == [session.thread_id()]
+    assert [s for s in engine.statements if s.startswith('KILL')] == ['KILL CONNECTION %d' % session.thread_id()]
     wait_for(lambda: not thread_alive(mariadb, session.thread_id()), 'the session to be killed')
     with pytest.raises(pymysql.err.OperationalError) as excinfo:
         app.connect()

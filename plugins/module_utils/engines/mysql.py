@@ -444,7 +444,8 @@ class MySQLEngine(Engine):
         if end_sessions:
             try:
                 victims = self._fence_victims(scope, record['changes'], exclude_users)
-                record['ended_sessions'] = [s for s in victims if s['id'] in set(self.end_sessions(victims))]
+                ended = set(self.end_sessions(victims))
+                record['ended_sessions'] = [s for s in victims if s['id'] in ended]
             except EngineError as exc:
                 if getattr(exc, 'ended', None):
                     exc = EngineError('%s (sessions already ended: %s)' % (exc, ', '.join(str(i) for i in exc.ended)))
