@@ -122,6 +122,7 @@ class MongoDBEngine(Engine):
         # Our connections are told apart in currentOp by this application name.
         self.app_name = '%s/%s' % (APP_NAME, uuid.uuid4().hex[:12])
         self._info = None
+        self._reads = set()
 
     # -- connection ---------------------------------------------------------------------------
     def tls_settings(self):
@@ -179,9 +180,11 @@ class MongoDBEngine(Engine):
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
         try:
-            self.conn.admin.command('ping')
-            build = self.conn.admin.command('buildInfo')
-            hello = self.conn.admin.command('hello')
+            replies = []
+            for name in ('ping', 'buildInfo', 'hello'):
+                self._record_read(self.render('admin', {name: 1}))
+                replies.append(self.conn.admin.command(name))
+            dummy, build, hello = replies
         except mongo_errors.PyMongoError as exc:
             self.close()
             raise EngineError(self._connect_message(exc)) from None
@@ -218,8 +221,14 @@ class MongoDBEngine(Engine):
     def render(self, db, command):
         return '%s.runCommand(%s)' % (db, to_json(masked(command)))
 
+    def _record_read(self, rendered):
+        if rendered not in self._reads:
+            self._reads.add(rendered)
+            self.record(rendered)
+
     def read(self, db, command, privilege=None):
-        """A command that changes nothing (not recorded)."""
+        """A command that changes nothing. Recorded once, however often it runs (polls)."""
+        self._record_read(self.render(db, command))
         try:
             return self.conn[db].command(command)
         except mongo_errors.PyMongoError as exc:

@@ -158,6 +158,7 @@ class OracleEngine(Engine):
         self._context = None
         self._privileges = frozenset()
         self._banner = ''
+        self._reads = set()
 
     # -- connection ---------------------------------------------------------------------------
     def tls_settings(self):
@@ -258,13 +259,18 @@ class OracleEngine(Engine):
                       statement)
 
     def query(self, statement, binds=None):
+        """Rows of a read-only statement as dicts. Recorded once, however often it runs (polls)."""
+        rendered = self.render(statement, binds)
+        if rendered not in self._reads:
+            self._reads.add(rendered)
+            self.record(rendered)
         cursor = self.conn.cursor()
         try:
             cursor.execute(statement, binds or {})
             names = [column[0].lower() for column in cursor.description or ()]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
         except oracledb.Error as exc:
-            raise self._error(exc, self.render(statement, binds)) from None
+            raise self._error(exc, rendered) from None
         finally:
             cursor.close()
 

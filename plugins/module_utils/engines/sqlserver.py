@@ -173,6 +173,7 @@ class SQLServerEngine(Engine):
     def __init__(self, params, check_mode=False):
         super(SQLServerEngine, self).__init__(params, check_mode=check_mode)
         self._info = None
+        self._reads = set()
 
     # -- connection ---------------------------------------------------------------------------
     def tls_settings(self):
@@ -280,8 +281,11 @@ class SQLServerEngine(Engine):
         return rendered.decode('utf-8') if isinstance(rendered, bytes) else rendered
 
     def query(self, statement, params=None):
-        """Rows of a read-only statement as dicts (never recorded: it changes nothing)."""
+        """Rows of a read-only statement as dicts. Recorded once, however often it runs (polls)."""
         sql = self.render(statement, params)
+        if sql not in self._reads:
+            self._reads.add(sql)
+            self.record(sql)
         cursor = self.conn.cursor()
         try:
             cursor.execute(sql)

@@ -9,7 +9,7 @@ from ansible_collections.dtsops.switchover.plugins.modules import db_caught_up, 
 from unit.fakes.modules import run_module
 from unit.fakes.mongo import FakeMongo
 
-from test_mongodb import PASSWORD, add_sessions, populate
+from test_mongodb import PASSWORD, add_sessions, changes, populate
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_db_write_lock_fences_accounts_and_lifts_the_fence_from_its_record(serve
     assert locked['changed'] is True and 'failed' not in locked
     assert locked['diff']['before'] == {'app@shop': ['read@reports', 'readWrite@shop'], 'batch@admin': ['readWriteAnyDatabase@admin']}
     assert locked['diff']['after'] == {'app@shop': ['read@reports'], 'batch@admin': []}
-    assert locked['statements'][:2] == [
+    assert changes(locked['statements'])[:2] == [
         'shop.runCommand({"revokeRolesFromUser": "app", "roles": [{"role": "readWrite", "db": "shop"}]})',
         'admin.runCommand({"revokeRolesFromUser": "batch", "roles": [{"role": "readWriteAnyDatabase", "db": "admin"}]})']
     assert server.users[('shop', 'app')]['roles'] == [{'role': 'read', 'db': 'reports'}]
@@ -51,7 +51,7 @@ def test_db_write_lock_fences_accounts_and_lifts_the_fence_from_its_record(serve
 def test_db_write_lock_check_mode_shows_the_plan_and_changes_nothing(server, capfd):
     result = run_module(capfd, db_write_lock, options(server, scope='instance'), check_mode=True, diff=True)
     assert result['changed'] is True
-    assert result['statements'] == ['admin.runCommand({"setUserWriteBlockMode": 1, "global": true})']
+    assert changes(result['statements']) == ['admin.runCommand({"setUserWriteBlockMode": 1, "global": true})']
     assert result['diff'] == dict(before={'user_write_block': 'disabled'}, after={'user_write_block': 'enabled'},
                                   before_header='mongodb 127.0.0.1:%d before' % server.port,
                                   after_header='mongodb 127.0.0.1:%d after' % server.port)
@@ -102,6 +102,6 @@ def test_db_caught_up_sees_the_token_the_replication_brought(server, capfd):
             replicator.join()
     assert 'failed' not in result, result.get('msg')
     assert result['written'] is True and result['created'] is True and result['token'] == 'tok-42'
-    assert result['statements'][0] == 'shop.runCommand({"create": "dtsops_token"})'
+    assert changes(result['statements'])[0] == 'shop.runCommand({"create": "dtsops_token"})'
     assert destination.collections[('shop', 'dtsops_token')]['tok-42']['_id'] == 'tok-42'
     assert PASSWORD not in result['raw']

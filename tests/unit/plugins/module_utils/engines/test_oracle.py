@@ -54,6 +54,11 @@ def engine(server):
     engine.close()
 
 
+def changes(statements):
+    """The statements that change something (reads are recorded too, once each)."""
+    return [statement for statement in statements if not statement.startswith('SELECT')]
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -72,7 +77,8 @@ def test_connect_passes_options_to_oracledb_and_reads_server_info(server):
         engine='oracle', flavour='oracle', version='19.21.0.0.0', version_info=[19, 21, 0], edition='Enterprise',
         banner='Oracle Database 19c Enterprise Edition Release 19.0.0.0.0 - Production', container='ORCLPDB1',
         login='SWITCHOVER_ADMIN', session_id=sid)
-    assert engine.statements == []
+    # The reads of the connection are recorded too, as the server received them.
+    assert engine.statements == server.log == [oracle.CONTEXT_SQL, oracle.PRIVILEGES_SQL, oracle.BANNER_SQL]
 
 
 def test_server_info_without_catalog_access_leaves_the_edition_unknown(server):
@@ -216,7 +222,7 @@ def test_sessions_are_normalised_and_classified(server, engine):
     open_tran = server.add_session('APP', transaction=True)
     dts = server.add_session('DTS', status='ACTIVE', command='SELECT', sql='SELECT ... FROM v$logmnr_contents')
     sessions = engine.sessions()
-    assert server.log == [SESSIONS_QUERY] and engine.statements == []
+    assert server.log == [SESSIONS_QUERY] and changes(engine.statements) == []
     by_sid = dict((s['sid'], s) for s in sessions)
     serial = server.sessions[writer]['serial']
     assert by_sid[writer] == dict(id='%d,%d' % (writer, serial), user='APP', client='apphost:40001', database='ORCLPDB1',
@@ -252,7 +258,7 @@ def test_end_sessions_kills_by_sid_and_serial_and_skips_gone_ones(server, engine
     server.reset_log()
     assert engine.end_sessions(targets + [{'id': 'x', 'own': True}]) == [targets[0]['id']]
     assert server.log == ["ALTER SYSTEM KILL SESSION '%s' IMMEDIATE" % t['id'] for t in targets]
-    assert engine.statements == server.log and first not in server.sessions
+    assert changes(engine.statements) == server.log and first not in server.sessions
 
 
 def test_end_sessions_in_check_mode_kills_nothing(server):
@@ -261,7 +267,7 @@ def test_end_sessions_in_check_mode_kills_nothing(server):
     session_id = '%d,%d' % (victim, server.sessions[victim]['serial'])
     server.reset_log()
     assert engine.end_sessions([{'id': session_id}]) == [session_id]
-    assert server.writes == [] and engine.statements == ["ALTER SYSTEM KILL SESSION '%s' IMMEDIATE" % session_id]
+    assert server.writes == [] and changes(engine.statements) == ["ALTER SYSTEM KILL SESSION '%s' IMMEDIATE" % session_id]
 
 
 def test_end_sessions_names_the_missing_privilege(server, engine):
@@ -290,7 +296,7 @@ def test_instance_fence_restricts_the_pdb_and_ends_the_sessions_it_cannot_stop(s
                           oracle.RESTRICTED_SESSION_USERS_SQL, 'ALTER SYSTEM ENABLE RESTRICTED SESSION', SESSIONS_QUERY,
                           "ALTER SYSTEM KILL SESSION '%s' IMMEDIATE" % app_id,
                           "ALTER SYSTEM KILL SESSION '%s' IMMEDIATE" % batch_id]
-    assert engine.statements == server.writes
+    assert changes(engine.statements) == server.writes
     assert record['changes'] == [{'kind': 'restricted_session', 'target': 'restricted_session', 'before': 'ALLOWED',
                                   'after': 'RESTRICTED', 'container': 'ORCLPDB1'}]
     assert [s['id'] for s in record['ended_sessions']] == [app_id, batch_id]
@@ -482,7 +488,7 @@ def test_check_mode_fences_nothing_and_returns_what_would_run(server):
     accounts = engine.fence('accounts', ['APP'])
     kill = "ALTER SYSTEM KILL SESSION '%d,%d' IMMEDIATE" % (app, app * 7 + 3)
     assert server.writes == []
-    assert engine.statements == ['ALTER SYSTEM ENABLE RESTRICTED SESSION', kill, 'ALTER USER "APP" ACCOUNT LOCK', kill]
+    assert changes(engine.statements) == ['ALTER SYSTEM ENABLE RESTRICTED SESSION', kill, 'ALTER USER "APP" ACCOUNT LOCK', kill]
     assert instance['changes'][0]['after'] == 'RESTRICTED' and instance['extra']['check_mode'] is True
     assert len(accounts['ended_sessions']) == 1 and app in server.sessions
     assert server.restricted is False and server.users['APP']['status'] == 'OPEN'
@@ -493,7 +499,7 @@ def test_check_mode_unfence_changes_nothing(server, engine):
     checker = connected(check_mode=True)
     server.reset_log()
     assert [c['target'] for c in checker.unfence(record)] == ['APP']
-    assert server.writes == [] and checker.statements == ['ALTER USER "APP" ACCOUNT UNLOCK']
+    assert server.writes == [] and changes(checker.statements) == ['ALTER USER "APP" ACCOUNT UNLOCK']
 
 
 # -- catch-up token -------------------------------------------------------------------------------
@@ -511,7 +517,10 @@ def test_token_table_is_checked_created_written_committed_and_read(server, engin
         'INSERT INTO "OPS"."SWITCHOVER_TOKEN" (token) VALUES (:token) {\'token\': "tok\'1"}',
         'INSERT INTO "OPS"."SWITCHOVER_TOKEN" (token) VALUES (:token) {\'token\': "tok\'1"}',
     ]
-    assert engine.statements[1] == 'INSERT INTO "OPS"."SWITCHOVER_TOKEN" (token) VALUES (\'tok\'\'1\')'
+    assert changes(engine.statements)[1] == 'INSERT INTO "OPS"."SWITCHOVER_TOKEN" (token) VALUES (\'tok\'\'1\')'
+    # Reads are recorded with their bind values, once each.
+    assert ("SELECT COUNT(*) AS found FROM all_tables WHERE owner = 'OPS' AND table_name = 'SWITCHOVER_TOKEN'"
+            in engine.statements)
     # Committed: another session sees it.
     other = connected()
     assert other.read_token('ops.switchover_token', "tok'1") is True
@@ -557,5 +566,5 @@ def test_token_write_in_check_mode_writes_nothing(server):
     engine = connected(check_mode=True)
     server.reset_log()
     engine.write_token('ops.token', 'tok-1')
-    assert engine.statements == ['INSERT INTO "OPS"."TOKEN" (token) VALUES (\'tok-1\')']
+    assert changes(engine.statements) == ['INSERT INTO "OPS"."TOKEN" (token) VALUES (\'tok-1\')']
     assert server.writes == [] and server.tables[('OPS', 'TOKEN')] == []

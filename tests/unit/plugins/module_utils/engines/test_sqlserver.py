@@ -54,6 +54,20 @@ def engine(server):
     engine.close()
 
 
+def changes(statements):
+    """The statements that change something (reads are recorded too, once each)."""
+    return [statement for statement in statements if not statement.startswith('SELECT')]
+
+
+def once_each(log):
+    """A server log with repeated statements dropped: what an engine records."""
+    seen = []
+    for statement in log:
+        if statement not in seen:
+            seen.append(statement)
+    return seen
+
+
 def free_port():
     """A port nothing listens on (bound, then released)."""
     with socket.socket() as sock:
@@ -72,7 +86,7 @@ def test_connect_passes_options_to_pymssql_and_reads_server_info(server):
     assert info == dict(engine='sqlserver', flavour='sqlserver', version='16.0.4135.4', version_info=[16, 0, 4135],
                         edition='Enterprise Edition: Core-based Licensing (64-bit)', login='switchover_admin',
                         session_id=engine._info['spid'])
-    assert engine.statements == []
+    assert engine.statements == [sqlserver.INFO_SQL] and server.log == [sqlserver.INFO_SQL]
     engine.close()
     assert engine.conn is None
 
@@ -181,7 +195,7 @@ def test_sessions_are_normalised_and_classified(server, engine):
     open_read_tran = server.add_session('app', database='shop', open_transactions=1, max_state=3)
     dts = server.add_session('dts', database='shop', open_transactions=1, log_bytes=512, max_state=4)
     sessions = engine.sessions()
-    assert server.log == [sqlserver.SESSIONS_SQL] and engine.statements == []
+    assert server.log == [sqlserver.SESSIONS_SQL] and changes(engine.statements) == []
     by_id = dict((s['id'], s) for s in sessions)
     assert by_id[writer] == dict(id=writer, user='app', client='10.0.0.5:50001', database='shop', state='sleeping',
                                  command=None, writing=True, idle=False, own=False, age=3, program='app',
@@ -228,7 +242,7 @@ def test_end_sessions_kills_by_spid_and_skips_our_own_and_gone_ones(server, engi
     server.reset_log()
     assert engine.end_sessions(sessions) == [first]
     assert server.log == ['KILL %d' % first, 'KILL %d' % second]
-    assert engine.statements == server.log
+    assert changes(engine.statements) == server.log
     assert first not in server.sessions and engine._info['spid'] in server.sessions
 
 
@@ -237,7 +251,7 @@ def test_end_sessions_in_check_mode_kills_nothing(server):
     engine = connected(check_mode=True)
     server.reset_log()
     assert engine.end_sessions([{'id': victim, 'own': False}]) == [victim]
-    assert engine.statements == ['KILL %d' % victim] and server.writes == []
+    assert changes(engine.statements) == ['KILL %d' % victim] and server.writes == []
     assert victim in server.sessions
 
 
@@ -254,6 +268,16 @@ def test_end_sessions_rejects_ids_that_are_not_spids(engine):
         engine.end_sessions([{'id': '1; DROP TABLE x'}])
 
 
+def test_statements_are_what_the_server_received_with_reads_once_each(server):
+    server.add_session('app', database='shop')
+    engine = connected()
+    for dummy in range(3):
+        engine.sessions()
+    engine.fence('accounts', ['app'])
+    assert engine.statements == once_each(server.log)
+    assert engine.statements.count(sqlserver.SESSIONS_SQL) == 1 and server.log.count(sqlserver.SESSIONS_SQL) == 4
+
+
 # -- instance fence -------------------------------------------------------------------------------
 def test_instance_fence_sets_each_user_database_read_only_and_lists_who_was_disconnected(server, engine):
     app = server.add_session('app', database='shop')
@@ -262,7 +286,7 @@ def test_instance_fence_sets_each_user_database_read_only_and_lists_who_was_disc
     record = engine.fence('instance', exclude_users=['dts'])
     assert server.writes == ['ALTER DATABASE [crm] SET READ_ONLY WITH ROLLBACK IMMEDIATE',
                              'ALTER DATABASE [shop] SET READ_ONLY WITH ROLLBACK IMMEDIATE']
-    assert engine.statements == server.writes
+    assert changes(engine.statements) == server.writes
     assert record['changes'] == [
         {'kind': 'database', 'target': 'crm', 'before': 'READ_WRITE', 'after': 'READ_ONLY'},
         {'kind': 'database', 'target': 'shop', 'before': 'READ_WRITE', 'after': 'READ_ONLY'},
@@ -374,7 +398,7 @@ def test_accounts_fence_disables_the_logins_and_kills_their_sessions(server, eng
     dts = server.add_session('dts', database='shop')
     record = engine.fence('accounts', ['app', 'batch'], exclude_users=['dts'])
     assert server.writes == ['ALTER LOGIN [app] DISABLE', 'ALTER LOGIN [batch] DISABLE', 'KILL %d' % app, 'KILL %d' % batch]
-    assert engine.statements == server.writes
+    assert changes(engine.statements) == server.writes
     assert record['changes'] == [{'kind': 'login', 'target': 'app', 'before': 'enabled', 'after': 'disabled'},
                                  {'kind': 'login', 'target': 'batch', 'before': 'enabled', 'after': 'disabled'}]
     assert record['accounts'] == ['app', 'batch'] and [s['id'] for s in record['ended_sessions']] == [app, batch]
@@ -512,9 +536,9 @@ def test_check_mode_fences_nothing_and_returns_what_would_run(server):
     instance = engine.fence('instance')
     accounts = engine.fence('accounts', ['app'])
     assert server.writes == []
-    assert engine.statements == ['ALTER DATABASE [crm] SET READ_ONLY WITH ROLLBACK IMMEDIATE',
-                                 'ALTER DATABASE [shop] SET READ_ONLY WITH ROLLBACK IMMEDIATE',
-                                 'ALTER LOGIN [app] DISABLE', 'KILL %d' % app]
+    assert changes(engine.statements) == ['ALTER DATABASE [crm] SET READ_ONLY WITH ROLLBACK IMMEDIATE',
+                                          'ALTER DATABASE [shop] SET READ_ONLY WITH ROLLBACK IMMEDIATE',
+                                          'ALTER LOGIN [app] DISABLE', 'KILL %d' % app]
     assert [c['after'] for c in instance['changes']] == ['READ_ONLY', 'READ_ONLY'] and instance['extra']['check_mode']
     assert [s['id'] for s in accounts['ended_sessions']] == [app]
     assert app in server.sessions and not server.logins['app']['disabled']
@@ -526,7 +550,7 @@ def test_check_mode_unfence_changes_nothing(server, engine):
     checker = connected(check_mode=True)
     server.reset_log()
     assert [c['target'] for c in checker.unfence(record)] == ['app']
-    assert server.writes == [] and checker.statements == ['ALTER LOGIN [app] ENABLE']
+    assert server.writes == [] and changes(checker.statements) == ['ALTER LOGIN [app] ENABLE']
     assert server.logins['app']['disabled'] is True
 
 
@@ -607,5 +631,5 @@ def test_token_write_in_check_mode_writes_nothing(server):
     engine = connected(check_mode=True)
     server.reset_log()
     engine.write_token('shop.dbo.switchover_token', 'tok-1')
-    assert engine.statements == ["INSERT INTO [shop].[dbo].[switchover_token] (token) VALUES (N'tok-1')"]
+    assert changes(engine.statements) == ["INSERT INTO [shop].[dbo].[switchover_token] (token) VALUES (N'tok-1')"]
     assert server.writes == [] and server.tables[('shop', 'dbo', 'switchover_token')] == []
