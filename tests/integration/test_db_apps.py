@@ -138,8 +138,9 @@ class App(object):
                 with conn.cursor() as cursor:
                     cursor.execute('SELECT 1')
             else:
-                # redis-py reconnects by itself: the connection survived only if it is the same client.
-                return int(conn.execute_command('CLIENT', 'ID')) == conn.dtsops_client_id
+                # redis-py reconnects by itself, and a client in MULTI only queues commands: ask the server
+                # whether this client (its id) is still connected.
+                return self.listed(conn.dtsops_client_id)
             return True
         except Exception:  # any driver error means the connection is gone
             return False
