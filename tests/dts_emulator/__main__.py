@@ -9,7 +9,8 @@ The JSON config (every key optional)::
      "state_file": "/tmp/x/state.json", "durations": {"precheck": 1}, "catched_threshold_ms": 0,
      "paused_delay": "grow", "reverse_delay": [[0, 0]],
      "jobs": [{"name": "orders", "status": "Migrating", "phase": "incremental", "delay": [[0, 20000], [10, 0]]}],
-     "faults": [{"action": "DescribeDtsJobDetail", "kind": "throttle", "count": 2, "retry_after": 1}]}
+     "faults": [{"action": "DescribeDtsJobDetail", "kind": "throttle", "count": 2, "retry_after": 1}],
+     "replication": {"apply_latency": 0.0, "credentials": {"dts@127.0.0.1:3306": "..."}}}
 
 With a state file that already exists, the jobs come from it and ``jobs`` is ignored.
 """
@@ -27,7 +28,7 @@ from .clock import ScaledClock
 from .emulator import Emulator
 
 CONFIG_KEYS = ('host', 'port', 'port_file', 'accounts', 'sts_tokens', 'region', 'jobs', 'faults', 'not_found_style', 'time_scale',
-               'state_file', 'durations', 'catched_threshold_ms', 'paused_delay', 'reverse_delay')
+               'state_file', 'durations', 'catched_threshold_ms', 'paused_delay', 'reverse_delay', 'replication')
 
 
 class ConfigError(Exception):
@@ -66,7 +67,8 @@ def build(config, log):
                         not_found_style=config.get('not_found_style', 'business'), durations=config.get('durations'),
                         catched_threshold_ms=config.get('catched_threshold_ms', 0), paused_delay=config.get('paused_delay', 'grow'),
                         reverse_delay=config.get('reverse_delay'), time_scale=time_scale, state_file=state_file,
-                        host=config.get('host', '127.0.0.1'), port=config.get('port', 0), log=log)
+                        host=config.get('host', '127.0.0.1'), port=config.get('port', 0), log=log,
+                        replication=config.get('replication'))
     for token in config.get('sts_tokens') or ():
         emulator.issue_sts_token(token['access_key_id'], token['secret'], token['token'], expired=token.get('expired', False))
     if saved_clock is not None:

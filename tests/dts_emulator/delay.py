@@ -4,7 +4,7 @@ A task asks its *delay source* for the delay (ms) at a given running time of the
 phase, and tells it about lifecycle events. The built-in source is a scripted profile. The
 interface is small on purpose: a source backed by real replication between local databases can
 compute the delay from a real backlog and pause or resume a real applier in the hooks, without
-any change to the task model.
+any change to the task model (see the ``replication`` package, which does exactly that).
 """
 
 
@@ -18,14 +18,25 @@ class DelaySource(object):
     """
 
     kind = None
+    # Whether to_dict() can be saved in a state file and given back to delay_source().
+    saveable = False
 
     def delay_ms(self, job, elapsed):
         raise NotImplementedError
+
+    def paused_delay_ms(self, job, now):
+        """The delay while the task is paused (or a reverse task waits for its writer); None
+        lets the task model derive it (growing with the clock, or frozen)."""
+        return None
 
     def checkpoint(self, job, now, delay_ms):
         """The incremental checkpoint (UNIX seconds) at ``now``; None lets the task derive it
         from the delay (``now - delay``)."""
         return None
+
+    def begun(self, job, at):
+        """The task was started for the first time (StartDtsJob, or a reverse task's creation):
+        a real source starts capturing changes here."""
 
     def started(self, job, at):
         """The incremental phase (or a reverse task's writer) began."""
@@ -39,9 +50,14 @@ class DelaySource(object):
     def stopped(self, job, at):
         """The task finished, failed or was released: stop any real work."""
 
+    def reverse_source(self, job):
+        """The delay source of a reverse task created from ``job`` (CreateReverseDtsJob), or None
+        for the emulator's reverse delay profile."""
+        return None
+
     def to_dict(self):
-        """A JSON-safe description; sources that can be saved in a state file return a dict
-        that ``delay_source()`` accepts back."""
+        """A JSON-safe description; sources that can be saved in a state file (``saveable``)
+        return a dict that ``delay_source()`` accepts back."""
         return {'kind': self.kind or type(self).__name__}
 
 
@@ -51,6 +67,7 @@ class ProfileDelay(DelaySource):
     last one. ``[(0, 20000), (10, 0)]`` drains 20 s of delay in 10 s and then stays caught up."""
 
     kind = 'profile'
+    saveable = True
 
     def __init__(self, points):
         self.points = self._validate(points)
@@ -98,7 +115,12 @@ def delay_source(spec):
     if spec is None:
         return ProfileDelay([(0, 0)])
     if isinstance(spec, dict):
-        if spec.get('kind', 'profile') != 'profile':
-            raise ValueError('unknown delay source kind %r (known: profile)' % (spec.get('kind'),))
+        kind = spec.get('kind', 'profile')
+        if kind == 'replication':
+            # Imported here: the drivers it needs are only loaded when a state file asks for it.
+            from .replication import ReplicationSource
+            return ReplicationSource.from_dict(spec)
+        if kind != 'profile':
+            raise ValueError('unknown delay source kind %r (known: profile, replication)' % (kind,))
         return ProfileDelay(spec.get('points'))
     return ProfileDelay(spec)

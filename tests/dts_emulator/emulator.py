@@ -110,12 +110,14 @@ class Emulator(object):
     incremental phase reports Catched. ``paused_delay``: while paused the delay ``'grow'``s with
     the clock or stays ``'freeze'``d. ``reverse_delay``: default delay profile of reverse tasks
     once their writer runs. ``state_file``: jobs are saved there on every change and loaded by
-    ``load_state()``. ``log``: a stream that gets one line per API request.
+    ``load_state()``. ``log``: a stream that gets one line per API request. ``replication``: tasks
+    between local MariaDB, PostgreSQL or Redis servers replicate for real (True, or the options
+    of :class:`dts_emulator.replication.ReplicationManager`: ``credentials``, ``apply_latency``).
     """
 
     def __init__(self, accounts=None, region='cn-hangzhou', clock=None, not_found_style='business', durations=None,
                  catched_threshold_ms=0, paused_delay='grow', reverse_delay=None, time_scale=1.0, state_file=None,
-                 host='127.0.0.1', port=0, log=None):
+                 host='127.0.0.1', port=0, log=None, replication=None):
         self.region = region
         self.time_scale = float(time_scale)
         self.clock = clock if clock is not None else ScaledClock(self.time_scale)
@@ -134,6 +136,11 @@ class Emulator(object):
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
+        self.replication = None
+        if replication:
+            from .replication import ReplicationManager
+            self.replication = ReplicationManager(self, **(replication if isinstance(replication, dict) else {}))
+            self.model.source_for = self.replication.source_for
 
     def _now(self):
         return self.clock()
@@ -148,9 +155,14 @@ class Emulator(object):
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.01},
                                         name='dts-emulator-%d' % self.port, daemon=True)
         self._thread.start()
+        if self.replication is not None:
+            self.replication.start()
         return self
 
     def stop(self):
+        if self.replication is not None:
+            # Appliers finish their transaction and the checkpoints are saved before the API goes away.
+            self.replication.stop()
         server, self._server = self._server, None
         if server is None:
             return
@@ -227,6 +239,12 @@ class Emulator(object):
     def fail_job(self, job_id, message, status='Failed'):
         self.model.fail(self.job(job_id), message, status=status)
         return self.job(job_id)
+
+    def replicator(self, job_id):
+        """The replication status of a task that replicates for real (see ``replication``)."""
+        if self.replication is None:
+            raise ValueError('this emulator does not replicate: create it with replication=True')
+        return self.replication.status(self.job(job_id))
 
     def add_fault(self, action='*', kind='throttle', count=1, job_id=None, **details):
         """Make the next ``count`` matching requests (None: all until cleared) fail as ``kind``:
@@ -394,6 +412,7 @@ class Emulator(object):
             'jobs': lambda released=False: [job.to_dict() for job in self.jobs(released=released)],
             'set_delay': lambda job_id, profile: self.set_delay(job_id, profile).to_dict(),
             'fail_job': lambda job_id, message, status='Failed': self.fail_job(job_id, message, status=status).to_dict(),
+            'replicator': lambda job_id: self.replicator(job_id),
             'add_fault': lambda **kw: self.add_fault(**kw).to_dict(),
             'clear_faults': lambda: {'cleared': self.clear_faults()},
             'faults': self.faults.pending,

@@ -69,6 +69,14 @@ def endpoint(spec, region):
     return {key: value for key, value in result.items() if value is not None}
 
 
+def _without_password(spec):
+    """(endpoint spec without its password, the password or None)."""
+    if not spec or 'password' not in spec:
+        return spec, None
+    spec = dict(spec)
+    return spec, spec.pop('password')
+
+
 class Job(object):
     """One DTS task. Read its state through the properties (they evaluate at the emulator's
     current time); change it only through the Emulator or the API."""
@@ -105,6 +113,8 @@ class Job(object):
         self.db_object = db_object if db_object is not None else '{}'
         self.reserved = reserved if reserved is not None else '{}'
         self.params = dict(params or {})
+        # Endpoint passwords given to add_job(): kept in memory only, never shown or saved.
+        self.secrets = {}
         self.pay_type = pay_type
         self.job_class = job_class
         self.released = False
@@ -174,6 +184,9 @@ class Job(object):
             return 0
         if self._paused_at is None:
             return self._running_delay(now)
+        measured = self.delay_source.paused_delay_ms(self, now)
+        if measured is not None:
+            return max(0, int(measured))
         if self._model.paused_delay == 'freeze':
             return self._delay_at_pause
         # Paused: nothing is applied while the source keeps moving, so the delay grows.
@@ -184,6 +197,7 @@ class Job(object):
         self._boot_time = now
         self._checkpoint = int(checkpoint) if checkpoint is not None else int(now)
         self._enter('precheck', now)
+        self.delay_source.begun(self, now)
 
     def _pause(self, now):
         self._delay_at_pause = self._delay(now)
@@ -363,10 +377,10 @@ class Job(object):
     def to_state(self):
         state = {field: getattr(self, field) for field in self._STATE_FIELDS}
         state['_reached'] = sorted(self._reached)
-        # Only scripted profiles can be saved; other delay sources restart as the default profile.
-        state['delay'] = self.delay_source.to_dict() if self.delay_source.kind == 'profile' else None
+        # Only profiles and replication can be saved; other delay sources restart as the default profile.
+        state['delay'] = self.delay_source.to_dict() if self.delay_source.saveable else None
         if isinstance(self.reverse_delay, DelaySource):
-            state['reverse_delay'] = self.reverse_delay.to_dict() if self.reverse_delay.kind == 'profile' else None
+            state['reverse_delay'] = self.reverse_delay.to_dict() if self.reverse_delay.saveable else None
         # Secrets do not need to survive a restart.
         state['params'] = {key: ('******' if 'password' in key.lower() else value) for key, value in self.params.items()}
         return state
@@ -401,6 +415,9 @@ class JobModel(object):
         self.paused_delay = paused_delay
         self.reverse_delay = reverse_delay
         self.lock = threading.RLock()
+        # source_for(job) -> a DelaySource for a task that has no explicit delay, or None (the
+        # emulator sets it when it replicates for real between local servers).
+        self.source_for = None
         self._jobs = {}
         self._instances = {}   # CreateDtsInstance before ConfigureDtsJob: instance id -> job id
         self._on_change = on_change
@@ -450,9 +467,15 @@ class JobModel(object):
             job_id = job_id or new_id()
             if job_id in self._jobs:
                 raise ValueError('a task with id %r already exists' % (job_id,))
+            secrets = {}
+            source, secrets['source'] = _without_password(source)
+            destination, secrets['destination'] = _without_password(destination)
             job = Job(self, job_id, instance_id or 'dts' + job_id, name, job_type=job_type, structure=structure, full=full,
                       incremental=incremental, durations=durations, delay=delay, source=source, destination=destination,
                       region=region, created_at=now, db_object=db_object, reverse_delay=reverse_delay, params=params)
+            job.secrets = {side: password for side, password in secrets.items() if password is not None}
+            if delay is None and self.source_for is not None:
+                job.delay_source = self.source_for(job) or job.delay_source
             self._place(job, status, phase, now, error_message)
             self._jobs[job_id] = job
         self.changed()
@@ -483,6 +506,7 @@ class JobModel(object):
             else:
                 job._checkpoint = int(now)
             job._enter(stage, now)
+            job.delay_source.begun(job, now)
             if key == 'suspending':
                 job._pause(now)
         elif key == 'finished':
@@ -589,11 +613,15 @@ class JobModel(object):
                                'The task %s is %s; a reverse task can be created only when the forward task is paused (Suspending) or Finished.'
                                % (forward.job_id, forward._status(detail=True)))
             job_id = new_id()
-            reverse_delay = forward.reverse_delay if forward.reverse_delay is not None else self.reverse_delay
+            reverse_delay = forward.delay_source.reverse_source(forward)
+            if reverse_delay is None:
+                reverse_delay = forward.reverse_delay if forward.reverse_delay is not None else self.reverse_delay
             job = Job(self, job_id, 'dts' + new_id(), forward.name + '_reverse', job_type='SYNC', structure=False, full=False,
                       incremental=True, durations=forward.durations, delay=reverse_delay, source=forward.destination,
                       destination=forward.source, region=forward.region, created_at=now, reverse_of=forward.job_id,
                       db_object=forward.db_object)
+            job.secrets = {side: forward.secrets[other] for side, other in (('source', 'destination'), ('destination', 'source'))
+                           if other in forward.secrets}
             job._begin(now, checkpoint=now)
             self._jobs[job_id] = job
             forward.reverse_job_ids.append(job_id)
@@ -657,6 +685,8 @@ class JobModel(object):
             job.params.update(fields['params'])
             job._stage = 'not_started'
             job._last_update = now
+            if self.source_for is not None:
+                job.delay_source = self.source_for(job) or job.delay_source
         self.changed()
         return job
 
