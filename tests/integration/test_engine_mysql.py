@@ -52,12 +52,12 @@ def error_code(excinfo):
     return excinfo.value.args[0]
 
 
-
 @pytest.fixture(autouse=True)
 def reset_server(mariadb):
     """A test that fails half-way must not leave the shared server fenced for the next one."""
     yield
     mariadb.reset_instance_state()
+
 
 @pytest.fixture
 def migration(mariadb):

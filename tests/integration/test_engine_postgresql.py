@@ -58,12 +58,12 @@ def admin(server, app=None, **extra):
     return params
 
 
-
 @pytest.fixture(autouse=True)
 def reset_server(postgresql):
     """A test that fails half-way must not leave the shared server fenced for the next one."""
     yield
     postgresql.reset_instance_state()
+
 
 @pytest.fixture
 def migration(postgresql):
@@ -389,7 +389,7 @@ def test_token_travels_between_two_servers_also_while_fenced(postgresql, postgre
         with pytest.raises(EngineError, match='does not exist in database'):
             destination.ensure_token_object(table)
         postgresql_destination.execute('CREATE TABLE %s (token text PRIMARY KEY, written_at timestamptz)' % table,
-                                        database=postgresql_app.database)
+                                       database=postgresql_app.database)
         for row in postgresql.execute('SELECT token, written_at FROM %s' % table, database=postgresql_app.database):
             postgresql_destination.execute('INSERT INTO %s VALUES (%%s, %%s)' % table, row, database=postgresql_app.database)
         assert destination.read_token(table, 'token-1') is True

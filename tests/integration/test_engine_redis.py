@@ -67,6 +67,14 @@ class BackgroundWrite(object):
         return self.result
 
 
+def keeper_stopped(engine, keeper):
+    """The keeper's status once it has stopped and exited, else None."""
+    status = engine.keeper_status(keeper)
+    if status['state'] and status['state']['status'] == 'stopped' and not status['alive']:
+        return status
+    return None
+
+
 def client_ids(server):
     return [int(c['id']) for c in server.connect().client_list()]
 
@@ -139,8 +147,7 @@ def test_end_sessions_kills_clients_and_check_mode_only_records(redis_server, re
     assert engines(RedisEngine, redis_server.params).end_sessions(session) == []
 
 
-def test_instance_fence_pauses_writes_beyond_the_pause_timeout_and_drops_them_on_unfence(redis_server, redis_app, migration,
-                                                                                       engines):
+def test_instance_fence_pauses_writes_beyond_the_timeout_and_drops_them_on_unfence(redis_server, redis_app, migration, engines):
     key = redis_app.prefix + 'fenced'
     engine = engines(RedisEngine, redis_server.params)
     assert engine.fence_state('instance') == {'client_pause': 'unpaused', 'keepers': []}
@@ -193,8 +200,7 @@ def test_the_keeper_stops_at_lease_expiry(redis_server, redis_app, engines):
     pending = BackgroundWrite(redis_app, key, 'after lease')
     assert pending.finish() is True  # nobody unfenced: the lease ended the pause
     assert redis_server.connect().get(key) == 'after lease'
-    status = wait_for(lambda: (lambda s: s if s['state'] and s['state']['status'] == 'stopped' else None)(
-        engine.keeper_status(record['extra']['keeper'])), 'the keeper to stop')
+    status = wait_for(lambda: keeper_stopped(engine, record['extra']['keeper']), 'the keeper to stop')
     assert status['state']['reason'] == 'lease expired'
     assert engine.fence_state('instance')['client_pause'] == 'unpaused'
     assert engine.unfence(record) == []  # nothing left to restore
@@ -238,8 +244,7 @@ def test_unfence_from_another_host_stops_the_keeper_through_the_server(redis_ser
 
     assert engines(RedisEngine, redis_server.params).unfence(elsewhere)
 
-    status = wait_for(lambda: (lambda s: s if s['state']['status'] == 'stopped' and not s['alive'] else None)(
-        engine.keeper_status(keeper)), 'the keeper to stop')
+    status = wait_for(lambda: keeper_stopped(engine, keeper), 'the keeper to stop')
     assert status['state']['reason'] == 'connection closed by the server'
     client(redis_app).set(redis_app.prefix + 'k', 'writable again')
 

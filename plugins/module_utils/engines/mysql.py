@@ -614,4 +614,3 @@ def _error_parts(exc):
     if len(args) >= 2 and isinstance(args[0], int):
         return args[0], str(args[1])
     return None, str(exc)
-

@@ -440,6 +440,9 @@ class PostgreSQLEngine(Engine):
                 victims.append(session)
         return victims
 
+    def _undo_statement(self, change):
+        return self._describe(change, change.get('file_before') if change['kind'] == 'alter_system' else change['before'])
+
     def _rollback(self, applied, error):
         rolled_back, failed = [], []
         for change in reversed(applied):
@@ -450,11 +453,9 @@ class PostgreSQLEngine(Engine):
                 failed.append(dict(change, error=str(exc)))
         message = str(error)
         if rolled_back:
-            message += '; undone: %s' % ', '.join(self._describe(c, c.get('file_before') if c['kind'] == 'alter_system'
-                                                                   else c['before']) for c in rolled_back)
+            message += '; undone: %s' % ', '.join(self._undo_statement(c) for c in rolled_back)
         if failed:
-            message += '; COULD NOT UNDO (restore by hand): %s' % ', '.join(
-                self._describe(c, c.get('file_before') if c['kind'] == 'alter_system' else c['before']) for c in failed)
+            message += '; COULD NOT UNDO (restore by hand): %s' % ', '.join(self._undo_statement(c) for c in failed)
         raise FenceError(message, rolled_back=rolled_back, rollback_failed=failed)
 
     def _check_record(self, record):
@@ -482,8 +483,7 @@ class PostgreSQLEngine(Engine):
             try:
                 self._revert(change)
             except psycopg2.Error as exc:
-                raise self._failure(self._describe(change, change.get('file_before') if change['kind'] == 'alter_system'
-                                                   else change['before']), exc, 'unfence failed')
+                raise self._failure(self._undo_statement(change), exc, 'unfence failed')
             restored.append(change)
         return restored
 
