@@ -19,8 +19,6 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.redis im
 
 from localdb import RedisServer, free_port
 
-# Short keeper timings keep the tests fast; the defaults are minutes.
-FAST = {'lease': 60, 'pause_timeout': 1, 'renew_interval': 0.25}
 
 
 def wait_for(probe, what, timeout=10.0):
@@ -91,6 +89,12 @@ def reset_server(redis_server):
 
 
 @pytest.fixture
+def fast(tmp_path):
+    """Keeper options: short timings (the defaults are minutes), state files in the test's directory."""
+    return {'lease': 60, 'pause_timeout': 1, 'renew_interval': 0.25, 'state_dir': str(tmp_path)}
+
+
+@pytest.fixture
 def migration(redis_server):
     params = redis_server.create_account('dts_migration', 'dts-pass-1')
     yield params
@@ -147,12 +151,12 @@ def test_end_sessions_kills_clients_and_check_mode_only_records(redis_server, re
     assert engines(RedisEngine, redis_server.params).end_sessions(session) == []
 
 
-def test_instance_fence_pauses_writes_beyond_the_timeout_and_drops_them_on_unfence(redis_server, redis_app, migration, engines):
+def test_instance_fence_pauses_writes_beyond_the_timeout_and_drops_them_on_unfence(redis_server, redis_app, migration, engines, fast):
     key = redis_app.prefix + 'fenced'
     engine = engines(RedisEngine, redis_server.params)
     assert engine.fence_state('instance') == {'client_pause': 'unpaused', 'keepers': []}
 
-    record = engine.fence('instance', exclude_users=['dts_migration'], options=FAST)
+    record = engine.fence('instance', exclude_users=['dts_migration'], options=fast)
 
     keeper = record['extra']['keeper']
     assert [(c['before'], c['after']) for c in record['changes']] == [('unpaused', 'paused')]
@@ -182,10 +186,10 @@ def test_instance_fence_pauses_writes_beyond_the_timeout_and_drops_them_on_unfen
     assert fresh.unfence(record) == []  # idempotent
 
 
-def test_queued_writes_can_be_executed_instead(redis_server, redis_app, engines):
+def test_queued_writes_can_be_executed_instead(redis_server, redis_app, engines, fast):
     key = redis_app.prefix + 'executed'
     engine = engines(RedisEngine, redis_server.params)
-    record = engine.fence('instance', options=dict(FAST, queued_writes='execute'))
+    record = engine.fence('instance', options=dict(fast, queued_writes='execute'))
     pending = BackgroundWrite(redis_app, key, 'queued')
     wait_for(lambda: blocked_clients(redis_server), 'the write to be paused')
     assert engine.unfence(record)[0]['dropped_sessions'] == []
@@ -193,10 +197,10 @@ def test_queued_writes_can_be_executed_instead(redis_server, redis_app, engines)
     assert redis_server.connect().get(key) == 'queued'
 
 
-def test_the_keeper_stops_at_lease_expiry(redis_server, redis_app, engines):
+def test_the_keeper_stops_at_lease_expiry(redis_server, redis_app, engines, fast):
     key = redis_app.prefix + 'lease'
     engine = engines(RedisEngine, redis_server.params)
-    record = engine.fence('instance', options={'lease': 2, 'pause_timeout': 1, 'renew_interval': 0.25})
+    record = engine.fence('instance', options=dict(fast, lease=2))
     pending = BackgroundWrite(redis_app, key, 'after lease')
     assert pending.finish() is True  # nobody unfenced: the lease ended the pause
     assert redis_server.connect().get(key) == 'after lease'
@@ -206,7 +210,7 @@ def test_the_keeper_stops_at_lease_expiry(redis_server, redis_app, engines):
     assert engine.unfence(record) == []  # nothing left to restore
 
 
-def test_the_keeper_outlives_the_process_that_fenced_and_a_fresh_one_unfences(redis_server, redis_app, engines):
+def test_the_keeper_outlives_the_process_that_fenced_and_a_fresh_one_unfences(redis_server, redis_app, engines, fast):
     script = ('import json, sys\n'
               'from ansible_collections.dtsops.switchover.plugins.module_utils.engines.redis import RedisEngine\n'
               'params, options = json.loads(sys.stdin.read())\n'
@@ -214,7 +218,7 @@ def test_the_keeper_outlives_the_process_that_fenced_and_a_fresh_one_unfences(re
               'print(json.dumps(engine.fence("instance", options=options)))\n'
               'sys.stdout.flush()\n'
               'import os; os._exit(0)\n')  # no cleanup at all, as if the controller died
-    done = subprocess.run([sys.executable, '-c', script], input=json.dumps([redis_server.params, FAST]), capture_output=True,
+    done = subprocess.run([sys.executable, '-c', script], input=json.dumps([redis_server.params, fast]), capture_output=True,
                           text=True, timeout=60, check=True)
     record = json.loads(done.stdout)
     keeper = record['extra']['keeper']
@@ -235,9 +239,9 @@ def test_the_keeper_outlives_the_process_that_fenced_and_a_fresh_one_unfences(re
     assert engine.keeper_status(keeper)['alive'] is False
 
 
-def test_unfence_from_another_host_stops_the_keeper_through_the_server(redis_server, redis_app, engines):
+def test_unfence_from_another_host_stops_the_keeper_through_the_server(redis_server, redis_app, engines, fast):
     engine = engines(RedisEngine, redis_server.params)
-    record = engine.fence('instance', options=FAST)
+    record = engine.fence('instance', options=fast)
     keeper = record['extra']['keeper']
     elsewhere = json.loads(json.dumps(record))
     elsewhere['extra']['keeper']['host'] = 'another-controller'  # no local pid or stop file to use
@@ -249,10 +253,10 @@ def test_unfence_from_another_host_stops_the_keeper_through_the_server(redis_ser
     client(redis_app).set(redis_app.prefix + 'k', 'writable again')
 
 
-def test_a_second_instance_fence_is_idempotent(redis_server, engines):
+def test_a_second_instance_fence_is_idempotent(redis_server, engines, fast):
     engine = engines(RedisEngine, redis_server.params)
-    first = engine.fence('instance', options=FAST)
-    second = engines(RedisEngine, redis_server.params).fence('instance', options=FAST)
+    first = engine.fence('instance', options=fast)
+    second = engines(RedisEngine, redis_server.params).fence('instance', options=fast)
     assert [(c['before'], c['after']) for c in second['changes']] == [('paused', 'paused')]
     assert second['extra']['keeper']['nonce'] == first['extra']['keeper']['nonce']
     assert engine.unfence(second) == []
@@ -366,12 +370,12 @@ def test_invalid_fence_requests(redis_server, engines, bad, message):
         engines(RedisEngine, redis_server.params).fence(**bad)
 
 
-def test_check_mode_changes_nothing(redis_server, redis_app, engines):
+def test_check_mode_changes_nothing(redis_server, redis_app, engines, fast):
     session = client(redis_app)
     session.ping()
     dry = engines(RedisEngine, redis_server.params, check_mode=True)
 
-    instance = dry.fence('instance', options=FAST)
+    instance = dry.fence('instance', options=fast)
     accounts = dry.fence('accounts', [redis_app.user])
 
     assert instance['check_mode'] is True and instance['extra']['keeper']['pid'] is None
@@ -387,12 +391,12 @@ def test_check_mode_changes_nothing(redis_server, redis_app, engines):
     assert not real.read_token(None, 'dry-token')
 
 
-def test_missing_privileges_are_named(redis_server, redis_app, engines):
+def test_missing_privileges_are_named(redis_server, redis_app, engines, fast):
     no_pause = redis_server.create_account('ops_nopause', 'ops-pass-1', rules=('~*', '&*', '+@all', '-client|pause'))
     no_setuser = redis_server.create_account('ops_noacl', 'ops-pass-2', rules=('~*', '&*', '+@all', '-acl|setuser'))
     try:
         with pytest.raises(FenceError, match=r'missing privilege \+client\|pause for login_user ops_nopause'):
-            engines(RedisEngine, no_pause).fence('instance', options=FAST)
+            engines(RedisEngine, no_pause).fence('instance', options=fast)
         with pytest.raises(FenceError, match=r'missing privilege \+acl\|setuser for login_user ops_noacl'):
             engines(RedisEngine, no_setuser).fence('accounts', [redis_app.user])
         real = engines(RedisEngine, redis_server.params)
@@ -408,12 +412,12 @@ def test_unfence_rejects_a_foreign_record(redis_server, engines):
         engines(RedisEngine, redis_server.params).unfence({'engine': 'mysql', 'changes': []})
 
 
-def test_token_travels_between_two_servers_also_while_paused(redis_server, redis_destination, redis_app, engines):
+def test_token_travels_between_two_servers_also_while_paused(redis_server, redis_destination, redis_app, engines, fast):
     source = engines(RedisEngine, redis_server.params)
     destination = engines(RedisEngine, redis_destination.params)
     assert source.ensure_token_object('dtsops_switchover_token', create=True) is False
     key = redis_app.prefix + 'queued'
-    record = source.fence('instance', options=FAST)
+    record = source.fence('instance', options=fast)
     try:
         pending = BackgroundWrite(redis_app, key, 'queued')
         wait_for(lambda: blocked_clients(redis_server), 'the write to be paused')
@@ -461,7 +465,7 @@ def redis_tls():
         yield server
 
 
-def test_tls_modes_and_a_keeper_over_tls(redis_tls, engines):
+def test_tls_modes_and_a_keeper_over_tls(redis_tls, engines, fast):
     files = redis_tls.tls_files
     for options in ({'ssl_mode': 'require'}, {'ssl_mode': 'verify-ca', 'ca_cert': files['ca']},
                     {'ssl_mode': 'verify-full', 'ca_cert': files['ca'], 'client_cert': files['client_cert'],
@@ -472,7 +476,7 @@ def test_tls_modes_and_a_keeper_over_tls(redis_tls, engines):
     assert 'certificate verify failed' in str(excinfo.value)
 
     engine = engines(RedisEngine, dict(redis_tls.params, ssl_mode='verify-full', ca_cert=files['ca']))
-    record = engine.fence('instance', options=FAST)
+    record = engine.fence('instance', options=fast)
     try:
         time.sleep(1.5)
         assert engine.fence_state('instance')['client_pause'] == 'paused'
