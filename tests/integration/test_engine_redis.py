@@ -20,7 +20,6 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.redis im
 from localdb import RedisServer, free_port
 
 
-
 def wait_for(probe, what, timeout=10.0):
     deadline = time.monotonic() + timeout
     while True:
