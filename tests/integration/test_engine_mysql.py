@@ -366,6 +366,26 @@ def test_missing_privileges_are_named_and_nothing_stays_changed(mariadb, mariadb
         mariadb.drop_account('ops_nokill')
 
 
+def test_the_documented_minimum_privileges_suffice(mariadb, mariadb_app, engines):
+    params = mariadb.create_account('ops_minimum', 'ops-pass-3',
+                                    grants=['PROCESS, CONNECTION ADMIN, READ_ONLY ADMIN, CREATE USER ON *.*',
+                                            'SELECT ON mysql.global_priv'])
+    try:
+        session = mariadb_app.connect()
+        session.begin()
+        write(mariadb_app, 'pending', conn=session)
+        engine = engines(MySQLEngine, params)
+        instance = engine.fence('instance')
+        assert [s['id'] for s in instance['ended_sessions']] == [session.thread_id()]
+        assert engine.unfence(instance)
+        accounts = engine.fence('accounts', [mariadb_app.user])
+        assert engine.fence_state('accounts', [mariadb_app.user]) == {"'%s'@'%%'" % mariadb_app.user: 'locked'}
+        assert engine.unfence(accounts)
+        assert engine.fence_state('instance') == {'read_only': 'OFF'}
+    finally:
+        mariadb.drop_account('ops_minimum')
+
+
 def test_unfence_rejects_a_foreign_record(mariadb, engines):
     with pytest.raises(EngineError, match='not a fence record of the mysql engine'):
         engines(MySQLEngine, mariadb.params).unfence({'engine': 'postgresql', 'changes': []})
