@@ -202,7 +202,7 @@ def test_check_mode_and_idempotence_change_nothing_they_should_not(apps, scope):
     app = apps()[0]
     server = app.server
     fence_args = lock_args(server, scope=scope, accounts=[app.user] if scope == 'accounts' else [])
-    state = (lambda: app.account_state()) if scope == 'accounts' else (lambda: instance_state(app.kind, server))
+    state = app.account_state if scope == 'accounts' else (lambda: instance_state(app.kind, server))
     unfenced = state()
     idle = app.connect()
 
