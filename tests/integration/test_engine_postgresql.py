@@ -360,6 +360,25 @@ def test_missing_privileges_are_named(postgresql, postgresql_app, ops, engines):
     assert engines(PostgreSQLEngine, ops).unfence(record)
 
 
+def test_the_documented_minimum_privileges_suffice(postgresql, postgresql_app, ops, engines):
+    # PostgreSQL 15+: the instance fence without superuser.
+    for grant in ('GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO ops_admin',
+                  'GRANT SELECT ON pg_file_settings TO ops_admin',
+                  'GRANT EXECUTE ON FUNCTION pg_show_all_file_settings() TO ops_admin',
+                  'GRANT EXECUTE ON FUNCTION pg_reload_conf() TO ops_admin'):
+        postgresql.execute(grant)
+    session = begin(postgresql_app.connect())
+    write(postgresql_app, 'pending', conn=session)
+    engine = engines(PostgreSQLEngine, ops)
+    record = engine.fence('instance')
+    assert [s['id'] for s in record['ended_sessions']] == [session.get_backend_pid()]
+    with pytest.raises(psycopg2.Error) as excinfo:
+        write(postgresql_app, 'fenced')
+    assert excinfo.value.pgcode == READ_ONLY_TRANSACTION
+    assert engine.unfence(record)
+    assert engine.fence_state('instance') == {'default_transaction_read_only': 'off', 'postgresql.auto.conf': None}
+
+
 def test_unfence_rejects_a_foreign_record(postgresql, engines):
     with pytest.raises(EngineError, match='not a fence record of the postgresql engine'):
         engines(PostgreSQLEngine, postgresql.params).unfence({'engine': 'mysql', 'changes': []})
