@@ -406,6 +406,31 @@ def test_missing_privileges_are_named(redis_server, redis_app, engines, fast):
         redis_server.drop_account('ops_noacl')
 
 
+MINIMUM_ACL = ('~dtsops_switchover_token:*', 'resetchannels', '-@all', '+info', '+client|id', '+client|setname',
+               '+client|list', '+client|kill', '+client|pause', '+client|unpause', '+command|info',
+               '+acl|getuser', '+acl|setuser', '+multi', '+exec', '+set', '+exists')
+
+
+def test_the_documented_minimum_privileges_suffice(redis_server, redis_app, engines, fast):
+    params = redis_server.create_account('ops_minimum', 'ops-pass-3', rules=MINIMUM_ACL)
+    try:
+        engine = engines(RedisEngine, params)
+        record = engine.fence('instance', options=fast)
+        pending = BackgroundWrite(redis_app, redis_app.prefix + 'k', 'queued')
+        wait_for(lambda: blocked_clients(redis_server), 'the write to be paused')
+        assert [s for s in engine.sessions() if s['id'] == pending.client_id][0]['queued_write'] is True
+        engine.write_token(None, 'minimum')
+        assert engine.read_token(None, 'minimum')
+        assert engine.unfence(record)[0]['dropped_sessions'] == [pending.client_id]
+        pending.finish()
+        accounts = engine.fence('accounts', [redis_app.user])
+        assert engine.fence_state('accounts', [redis_app.user])[redis_app.user]['writes'] == 'denied'
+        assert engine.unfence(accounts)
+    finally:
+        redis_server.drop_account('ops_minimum')
+        redis_server.command('DEL', 'dtsops_switchover_token:minimum')
+
+
 def test_unfence_rejects_a_foreign_record(redis_server, engines):
     with pytest.raises(EngineError, match='not a fence record of the redis engine'):
         engines(RedisEngine, redis_server.params).unfence({'engine': 'mysql', 'changes': []})
