@@ -160,3 +160,71 @@ def finish(journal, outcome, message='', now=None):
 
 def phase_done(journal, phase):
     return journal['phases'].get(phase, {}).get('status') in ('done', 'skipped')
+
+
+ARGUMENT_SPEC = dict(
+    path=dict(type='path', required=True),
+    operation=dict(type='str', required=True, choices=['begin', 'read', 'phase', 'data', 'point_of_no_return', 'finish', 'archive']),
+    unit=dict(type='str'),
+    phase=dict(type='str'),
+    status=dict(type='str', choices=list(PHASE_STATUSES)),
+    result=dict(type='dict'),
+    data=dict(type='dict'),
+    outcome=dict(type='str', choices=['completed', 'aborted', 'failed']),
+    note=dict(type='str', default=''),
+)
+REQUIRED_IF = [
+    ('operation', 'begin', ['unit']),
+    ('operation', 'phase', ['phase', 'status']),
+    ('operation', 'data', ['data']),
+    ('operation', 'finish', ['outcome']),
+]
+
+
+def run(params, check_mode=False, now=None):
+    """Carry out one operation of the switchover_journal module or action; returns its result.
+    Raises JournalError with a message for the user."""
+    path = params['path']
+    operation = params['operation']
+    now = time.time() if now is None else now
+    result = dict(changed=False, path=path)
+
+    journal = load(path)
+    if operation == 'read':
+        result['journal'] = journal or {}
+        return result
+    if operation == 'begin':
+        journal, how = begin_run(journal, params['unit'], now)
+        result['how'] = how
+        result['changed'] = how != 'finished'
+    elif journal is None:
+        raise JournalError('There is no journal at %s: run operation=begin first.' % path)
+    elif operation == 'phase':
+        set_phase(journal, params['phase'], params['status'], params.get('result'), params.get('note'), now)
+        merge_data(journal, params.get('data'), now)
+        result['changed'] = True
+    elif operation == 'data':
+        merge_data(journal, params['data'], now)
+        result['changed'] = True
+    elif operation == 'point_of_no_return':
+        if not journal.get('point_of_no_return'):
+            journal['point_of_no_return'] = now
+            add_event(journal, None, 'point_of_no_return', params.get('note'), now)
+            result['changed'] = True
+    elif operation == 'finish':
+        finish(journal, params['outcome'], params.get('note'), now)
+        result['changed'] = True
+    elif operation == 'archive':
+        if journal.get('outcome') == 'running':
+            raise JournalError('The run %s in %s has not finished: resume it or record its outcome before archiving.'
+                               % (journal['run_id'], path))
+        result['changed'] = True
+        if not check_mode:
+            result['archived_to'] = archive(path, journal)
+        result['journal'] = {}
+        return result
+
+    if result['changed'] and not check_mode:
+        save(path, journal)
+    result['journal'] = journal
+    return result

@@ -2,13 +2,16 @@
 # Copyright: dtsops.switchover contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Turn a switchover journal into a report: a JSON document, Markdown, and HTML with an inline
-SVG lag chart. Pure functions; no I/O besides what the caller does with the strings."""
+SVG lag chart. Rendering is pure; run() reads the journal and writes the files."""
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import time
+
+from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
 
 PHASE_TITLES = {
     'preflight': 'Preflight checks',
@@ -247,3 +250,52 @@ def render_html(report):
 
 def render_json(report):
     return json.dumps(report, indent=2, sort_keys=True, default=str) + '\n'
+
+
+RENDERERS = {
+    'json': ('json', render_json),
+    'markdown': ('md', render_markdown),
+    'html': ('html', render_html),
+}
+
+ARGUMENT_SPEC = dict(
+    journal_path=dict(type='path'),
+    journal=dict(type='dict'),
+    dest=dict(type='path', required=True),
+    formats=dict(type='list', elements='str', choices=list(RENDERERS), default=list(RENDERERS)),
+)
+MUTUALLY_EXCLUSIVE = [('journal', 'journal_path')]
+REQUIRED_ONE_OF = [('journal', 'journal_path')]
+
+
+class ReportError(Exception):
+    """The report cannot be written; the message says why."""
+
+
+def run(params, check_mode=False):
+    """Carry out the switchover_report module or action; returns its result."""
+    journal = params.get('journal')
+    if journal is None:
+        try:
+            journal = journal_utils.load(params['journal_path'])
+        except journal_utils.JournalError as exc:
+            raise ReportError(str(exc))
+        if journal is None:
+            raise ReportError('There is no journal at %s: nothing to report.' % params['journal_path'])
+    if not journal.get('run_id') or not journal.get('unit'):
+        raise ReportError('The journal has no unit or run_id: pass a journal written by switchover_journal.')
+
+    report = build_report(journal)
+    files = {}
+    base = os.path.join(params['dest'], '%s-%s' % (journal['unit'], journal['run_id']))
+    for fmt in params['formats']:
+        extension, render = RENDERERS[fmt]
+        files[fmt] = '%s.%s' % (base, extension)
+        if not check_mode:
+            try:
+                os.makedirs(params['dest'], exist_ok=True)
+                with open(files[fmt], 'w') as stream:
+                    stream.write(render(report))
+            except OSError as exc:
+                raise ReportError('Cannot write the report %s: %s' % (files[fmt], exc))
+    return dict(changed=not check_mode, report=report, files=files, write_unavailable_seconds=report['write_unavailable']['seconds'])

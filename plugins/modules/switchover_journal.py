@@ -17,6 +17,8 @@ description:
     any moment leaves a complete journal behind.
   - The P(dtsops.switchover.switchover#role) role uses it; it is usable on its own in playbooks that
     build their own procedure.
+  - It runs on the controller (an action plugin does the work in the C(ansible-playbook) process),
+    so the journal is a file of the controller whatever the connection of the host.
 author:
   - dtsops.switchover maintainers (@dtsops)
 options:
@@ -133,81 +135,18 @@ path:
   type: str
 '''
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type='path', required=True),
-            operation=dict(type='str', required=True,
-                           choices=['begin', 'read', 'phase', 'data', 'point_of_no_return', 'finish', 'archive']),
-            unit=dict(type='str'),
-            phase=dict(type='str'),
-            status=dict(type='str', choices=list(journal_utils.PHASE_STATUSES)),
-            result=dict(type='dict'),
-            data=dict(type='dict'),
-            outcome=dict(type='str', choices=['completed', 'aborted', 'failed']),
-            note=dict(type='str', default=''),
-        ),
-        required_if=[
-            ('operation', 'begin', ['unit']),
-            ('operation', 'phase', ['phase', 'status']),
-            ('operation', 'data', ['data']),
-            ('operation', 'finish', ['outcome']),
-        ],
-        supports_check_mode=True,
-    )
-    params = module.params
-    path = params['path']
-    operation = params['operation']
-    now = time.time()
-    result = dict(changed=False, path=path)
-
+    module = AnsibleModule(argument_spec=journal_utils.ARGUMENT_SPEC, required_if=journal_utils.REQUIRED_IF, supports_check_mode=True)
     try:
-        journal = journal_utils.load(path)
-        if operation == 'read':
-            module.exit_json(journal=journal or {}, **result)
-
-        if operation == 'begin':
-            journal, how = journal_utils.begin_run(journal, params['unit'], now)
-            result['how'] = how
-            result['changed'] = how != 'finished'
-        elif journal is None:
-            module.fail_json(msg='There is no journal at %s: run operation=begin first.' % path, **result)
-        elif operation == 'phase':
-            journal_utils.set_phase(journal, params['phase'], params['status'], params['result'], params['note'], now)
-            journal_utils.merge_data(journal, params['data'], now)
-            result['changed'] = True
-        elif operation == 'data':
-            journal_utils.merge_data(journal, params['data'], now)
-            result['changed'] = True
-        elif operation == 'point_of_no_return':
-            if not journal.get('point_of_no_return'):
-                journal['point_of_no_return'] = now
-                journal_utils.add_event(journal, None, 'point_of_no_return', params['note'], now)
-                result['changed'] = True
-        elif operation == 'finish':
-            journal_utils.finish(journal, params['outcome'], params['note'], now)
-            result['changed'] = True
-        elif operation == 'archive':
-            if journal.get('outcome') == 'running':
-                module.fail_json(msg='The run %s in %s has not finished: resume it or record its outcome before archiving.'
-                                 % (journal['run_id'], path), **result)
-            result['changed'] = True
-            if not module.check_mode:
-                result['archived_to'] = journal_utils.archive(path, journal)
-            module.exit_json(journal={}, **result)
-
-        if result['changed'] and not module.check_mode:
-            journal_utils.save(path, journal)
+        result = journal_utils.run(module.params, module.check_mode)
     except journal_utils.JournalError as exc:
-        module.fail_json(msg=str(exc), **result)
-    module.exit_json(journal=journal, **result)
+        module.fail_json(msg=str(exc), path=module.params['path'], changed=False)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ description:
   - The report holds the timeline per phase, the write-unavailable window (from the fence to the
     moment applications could write again), the lag samples, the fenced accounts, the sessions that
     were ended, the task ids and the outcome.
+  - It runs on the controller (an action plugin does the work in the C(ansible-playbook) process).
 author:
   - dtsops.switchover maintainers (@dtsops)
 options:
@@ -80,59 +81,19 @@ write_unavailable_seconds:
   sample: 2.4
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
 from ansible_collections.dtsops.switchover.plugins.module_utils import report as report_utils
-
-RENDERERS = {
-    'json': ('json', report_utils.render_json),
-    'markdown': ('md', report_utils.render_markdown),
-    'html': ('html', report_utils.render_html),
-}
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            journal_path=dict(type='path'),
-            journal=dict(type='dict'),
-            dest=dict(type='path', required=True),
-            formats=dict(type='list', elements='str', choices=list(RENDERERS), default=list(RENDERERS)),
-        ),
-        mutually_exclusive=[('journal', 'journal_path')],
-        required_one_of=[('journal', 'journal_path')],
-        supports_check_mode=True,
-    )
-    params = module.params
-    journal = params['journal']
-    if journal is None:
-        try:
-            journal = journal_utils.load(params['journal_path'])
-        except journal_utils.JournalError as exc:
-            module.fail_json(msg=str(exc))
-        if journal is None:
-            module.fail_json(msg='There is no journal at %s: nothing to report.' % params['journal_path'])
-    if not journal.get('run_id') or not journal.get('unit'):
-        module.fail_json(msg='The journal has no unit or run_id: pass a journal written by switchover_journal.')
-
-    report = report_utils.build_report(journal)
-    files = {}
-    base = os.path.join(params['dest'], '%s-%s' % (journal['unit'], journal['run_id']))
-    for fmt in params['formats']:
-        extension, render = RENDERERS[fmt]
-        files[fmt] = '%s.%s' % (base, extension)
-        if not module.check_mode:
-            try:
-                os.makedirs(params['dest'], exist_ok=True)
-                with open(files[fmt], 'w') as stream:
-                    stream.write(render(report))
-            except OSError as exc:
-                module.fail_json(msg='Cannot write the report %s: %s' % (files[fmt], exc))
-    module.exit_json(changed=not module.check_mode, report=report, files=files,
-                     write_unavailable_seconds=report['write_unavailable']['seconds'])
+    module = AnsibleModule(argument_spec=report_utils.ARGUMENT_SPEC, mutually_exclusive=report_utils.MUTUALLY_EXCLUSIVE,
+                           required_one_of=report_utils.REQUIRED_ONE_OF, supports_check_mode=True)
+    try:
+        result = report_utils.run(module.params, module.check_mode)
+    except report_utils.ReportError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

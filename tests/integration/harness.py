@@ -22,17 +22,21 @@ class PlaybookRun(object):
         self.stderr = stderr
         self.results = results
 
+    def _named(self, record, name, host):
+        # Tasks of a role are reported as '<role> : <name>'.
+        return (record['task'] == name or record['task'].endswith(' : ' + name)) and (host is None or record['host'] == host)
+
     def task(self, name, host=None):
         """The last result of the task called ``name`` (on ``host``)."""
         for record in reversed(self.results):
-            if record['task'] == name and (host is None or record['host'] == host):
+            if self._named(record, name, host):
                 return record['result']
         raise KeyError('no result for task %r; tasks seen: %s\n--- stdout ---\n%s' % (
             name, sorted(set(r['task'] for r in self.results)), self.stdout))
 
     def status(self, name, host=None):
         for record in reversed(self.results):
-            if record['task'] == name and (host is None or record['host'] == host):
+            if self._named(record, name, host):
                 return record['status']
         raise KeyError(name)
 

@@ -1,0 +1,304 @@
+"""The switchover, rollback and finalize playbooks end to end: ansible-playbook runs the
+collection's playbooks against the DTS emulator (through the real SDK) and a real MariaDB.
+
+These tests prove the orchestration: phases, journal, abort, resume, reports. The source and
+the destination are two databases of one MariaDB server and the token table is shared by both,
+so the catch-up token is visible on the destination as soon as it is written: real replication
+and the proof that it carried every write are the subject of the rehearsal tests.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pymysql
+import pytest
+
+from harness import ANSIBLE_PLAYBOOK, BUILD_ROOT, local_inventory, run_playbook
+
+TOKEN_DB = 'dtsops_token'
+
+
+@pytest.fixture
+def unit(emulator, dts_options, mariadb, mariadb_apps, tmp_path):
+    """One migration unit: a forward task in incremental migration, an application account on
+    the source, the migration account, a traffic hand-off that writes what it did to a file."""
+    app, destination_app = mariadb_apps.make(2)
+    migration = mariadb_apps.make(1)[0]
+    mariadb.execute('CREATE DATABASE IF NOT EXISTS %s' % TOKEN_DB)
+    job = emulator.add_job(name='orders-%s' % app.user, status='Migrating', phase='incremental', delay=[(0, 3000), (1, 0)],
+                           source={'ip': '127.0.0.1', 'port': mariadb.port, 'database': app.database},
+                           destination={'ip': '127.0.0.1', 'port': mariadb.port, 'database': destination_app.database})
+    traffic_log = tmp_path / 'traffic.log'
+    tasks_dir = tmp_path / 'traffic'
+    tasks_dir.mkdir()
+    for action in ('stop', 'start'):
+        (tasks_dir / ('%s.yml' % action)).write_text(
+            '- name: Record the traffic action\n'
+            '  ansible.builtin.shell: echo "%s {{ switchover_target_role }} {{ switchover_target.login_db }}" >> %s\n'
+            '  changed_when: true\n' % (action, traffic_log))
+    source = dict(mariadb.params, login_db=app.database)
+    destination = dict(mariadb.params, login_db=destination_app.database)
+    host_vars = {
+        'switchover_job_id': job.job_id,
+        'switchover_dts': dts_options,
+        'switchover_source': source,
+        'switchover_destination': destination,
+        'switchover_app_accounts': [app.user],
+        'switchover_migration_account': migration.user,
+        'switchover_token_object': '%s.token' % TOKEN_DB,
+        'switchover_token_create': True,
+        'switchover_traffic': {'method': 'tasks', 'hosts': 'apps', 'stop_tasks': str(tasks_dir / 'stop.yml'),
+                               'start_tasks': str(tasks_dir / 'start.yml')},
+        'switchover_state_dir': str(tmp_path / 'state'),
+        'switchover_poll_interval': 0.2,
+    }
+    return {'job': job, 'app': app, 'destination_app': destination_app, 'migration': migration, 'vars': host_vars,
+            'traffic_log': traffic_log, 'state_dir': tmp_path / 'state'}
+
+
+def inventory(units):
+    """units: {name: host_vars}; the units in dts_units, one local application host in apps."""
+    inv = local_inventory(dict(units, app1={}))
+    hosts = inv['all']['hosts']
+    inv['all']['children'] = {
+        'dts_units': {'hosts': dict((name, None) for name in units)},
+        'apps': {'hosts': {'app1': None}},
+    }
+    inv['all']['hosts'] = hosts
+    return inv
+
+
+def journal(unit, name='unit1', kind=''):
+    with open(os.path.join(str(unit['state_dir']), '%s%s.json' % (name, kind))) as stream:
+        return json.load(stream)
+
+
+def can_write(app):
+    """True when the application account can insert into its table; False with the server's
+    refusal (account locked, read-only)."""
+    try:
+        conn = app.connect()
+    except pymysql.err.OperationalError:
+        return False
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute('INSERT INTO items (v) VALUES (%s)', ('probe',))
+        conn.commit()
+        return True
+    except pymysql.err.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def reverse_tasks(emulator, unit, released=False):
+    """The reverse tasks created from this unit's forward task (the emulator is shared by tests)."""
+    return [job for job in emulator.jobs(released=True) if getattr(job, 'reverse_of', None) == unit['job'].job_id
+            and (released or not job.released)]
+
+
+def traffic(unit):
+    return unit['traffic_log'].read_text().split('\n')[:-1] if unit['traffic_log'].exists() else []
+
+
+def test_switchover_completes_and_arms_the_reverse_task(unit, emulator):
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc == 0, run
+
+    record = journal(unit)
+    assert record['outcome'] == 'completed'
+    assert record['point_of_no_return'] is not None
+    reverse_id = record['data']['reverse_job_id']
+    assert emulator.job(reverse_id).status.lower() == 'synchronizing'
+    assert emulator.job(unit['job'].job_id).status == 'Suspending'
+
+    # Stray writes of the application to the old source are refused; the migration account works.
+    assert not can_write(unit['app'])
+    assert can_write(unit['migration'])
+    assert traffic(unit) == ['stop source %s' % unit['app'].database, 'start destination %s' % unit['destination_app'].database]
+
+    assert record['data']['caught_up']['token']
+    reports = os.listdir(str(unit['state_dir'] / 'reports'))
+    assert sorted(name.rsplit('.', 1)[1] for name in reports) == ['html', 'json', 'md']
+    report = json.load(open(str(unit['state_dir'] / 'reports' / [n for n in reports if n.endswith('.json')][0])))
+    assert 0 < report['write_unavailable']['seconds'] < 60
+
+    # A second run finds the finished journal and changes nothing.
+    again = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert again.rc == 0, again
+    assert 'Nothing to do' in again.stdout
+    assert len(reverse_tasks(emulator, unit, released=True)) == 1
+
+
+def test_instance_scope_and_stable_window_reopen_the_source(unit, emulator, mariadb):
+    unit['vars'].update(switchover_fence_scope='instance', switchover_catch_up='stable_window', switchover_stable_window=1,
+                        switchover_app_accounts=[])
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc == 0, run
+    record = journal(unit)
+    assert record['phases']['reopen_source']['status'] == 'done'
+    assert record['data']['fence']['scope'] == 'instance'
+    # The vendor's procedure: the source takes writes again for the reverse task.
+    assert mariadb.execute('SELECT @@GLOBAL.read_only')[0][0] == 0
+    assert can_write(unit['app'])
+
+
+ABORT_PHASES = ['wait_undelayed', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward', 'reverse_task',
+                'switch_traffic']
+
+
+@pytest.mark.parametrize('phase', ABORT_PHASES)
+def test_failure_before_the_point_of_no_return_aborts_cleanly(unit, emulator, tmp_path, phase):
+    hook = tmp_path / 'fail.yml'
+    hook.write_text('- name: Fail here\n  ansible.builtin.fail:\n    msg: injected failure\n')
+    unit['vars']['switchover_hooks'] = {'after_' + phase if phase != 'switch_traffic' else 'before_' + phase: str(hook)}
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc != 0
+    assert 'Aborted unit1 before the point of no return' in run.stdout, run
+
+    record = journal(unit)
+    assert record['outcome'] == 'aborted'
+    assert record['point_of_no_return'] is None
+    assert can_write(unit['app']), 'the source must take writes again after an abort'
+    assert emulator.job(unit['job'].job_id).status == 'Migrating', 'the forward task must run again'
+    assert reverse_tasks(emulator, unit) == [], 'the reverse task must be released'
+    if phase != 'wait_undelayed':
+        assert traffic(unit)[-1] == 'start source %s' % unit['app'].database
+    assert record['data']['abort_reason'].endswith('injected failure')
+
+
+def test_failure_after_the_point_of_no_return_keeps_going_forward(unit, emulator, tmp_path):
+    hook = tmp_path / 'fail.yml'
+    hook.write_text('- name: Fail here\n  ansible.builtin.fail:\n    msg: injected failure\n')
+    unit['vars']['switchover_hooks'] = {'after_switch_traffic': str(hook)}
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc != 0
+    assert 'after the point of no return' in run.stdout
+    assert journal(unit)['outcome'] == 'running'
+    assert not can_write(unit['app'])
+
+    unit['vars']['switchover_hooks'] = {}
+    again = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert again.rc == 0, again
+    assert journal(unit)['outcome'] == 'completed'
+    assert traffic(unit)[-1].startswith('start destination')
+
+
+def test_write_budget_aborts_within_budget(unit, emulator, tmp_path):
+    hook = tmp_path / 'slow.yml'
+    hook.write_text('- name: Take too long\n  ansible.builtin.pause:\n    seconds: 3\n')
+    unit['vars'].update(switchover_write_budget=2, switchover_hooks={'after_verify_sessions': str(hook)})
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc != 0
+    record = journal(unit)
+    assert record['outcome'] == 'aborted'
+    assert 'write-unavailable budget of 2 s is spent' in record['data']['abort_reason']
+    assert can_write(unit['app'])
+    window = record['data']['window_end'] - record['data']['window_start']
+    assert window < 2 + 5 + 3
+
+
+def test_resume_after_the_controller_is_killed(unit, emulator, tmp_path):
+    hook = tmp_path / 'hang.yml'
+    hook.write_text('- name: Hang\n  ansible.builtin.pause:\n    seconds: 120\n')
+    unit['vars']['switchover_hooks'] = {'before_catch_up': str(hook)}
+    inv_path = tmp_path / 'inventory.json'
+    inv_path.write_text(json.dumps(inventory({'unit1': unit['vars']})))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=BUILD_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
+    proc = subprocess.Popen([ANSIBLE_PLAYBOOK, '-i', str(inv_path), 'dtsops.switchover.switchover'], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if journal(unit)['phases'].get('catch_up', {}).get('status') == 'started':
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail('the run never reached catch_up')
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not can_write(unit['app']), 'the fence is in place while the run is dead'
+
+    unit['vars']['switchover_hooks'] = {}
+    again = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert again.rc == 0, again
+    record = journal(unit)
+    assert record['outcome'] == 'completed' and record['attempt'] == 2
+    assert 'Resuming run' in again.stdout
+    assert len(reverse_tasks(emulator, unit, released=True)) == 1
+
+
+def test_two_units_in_one_run(unit, emulator, mariadb, mariadb_apps, dts_options, tmp_path):
+    second_app, second_destination = mariadb_apps.make(2)
+    job = emulator.add_job(name='second', status='Migrating', phase='incremental', delay=0,
+                           source={'ip': '127.0.0.1', 'port': mariadb.port, 'database': second_app.database},
+                           destination={'ip': '127.0.0.1', 'port': mariadb.port, 'database': second_destination.database})
+    second = dict(unit['vars'], switchover_job_id=job.job_id, switchover_app_accounts=[second_app.user],
+                  switchover_source=dict(mariadb.params, login_db=second_app.database),
+                  switchover_destination=dict(mariadb.params, login_db=second_destination.database))
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars'], 'unit2': second}))
+    assert run.rc == 0, run
+    assert journal(unit, 'unit1')['outcome'] == 'completed'
+    assert journal(unit, 'unit2')['outcome'] == 'completed'
+    assert not can_write(unit['app']) and not can_write(second_app)
+
+
+def test_check_mode_changes_nothing_and_prints_the_plan(unit, emulator):
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}), check=True)
+    assert run.rc == 0, run
+    plan = run.task('Show the plan with live values', 'unit1')['msg']
+    assert any(line.startswith('preflight: task %s Migrating/incremental' % unit['job'].job_id) for line in plan), plan
+    assert any('ACCOUNT LOCK' in line for line in plan), plan
+    assert not os.path.exists(str(unit['state_dir']))
+    assert emulator.job(unit['job'].job_id).status == 'Migrating'
+    assert can_write(unit['app'])
+    changing = [r['action'] for r in emulator.requests if r['action'] not in ('DescribeDtsJobDetail', 'DescribeDtsJobs')]
+    assert changing == []
+
+
+def test_rollback_then_switchover_state(unit, emulator):
+    assert run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']})).rc == 0
+    reverse_id = journal(unit)['data']['reverse_job_id']
+    run = run_playbook('dtsops.switchover.rollback', inventory({'unit1': unit['vars']}))
+    assert run.rc == 0, run
+    record = journal(unit, kind='.rollback')
+    assert record['outcome'] == 'completed'
+    assert emulator.job(reverse_id).status == 'Suspending'
+    assert can_write(unit['app']), 'the application account writes to the source again'
+    assert traffic(unit)[-2:] == ['stop destination %s' % unit['destination_app'].database, 'start source %s' % unit['app'].database]
+
+
+def test_finalize_releases_tasks_and_fences_the_migration_account(unit, emulator):
+    assert run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']})).rc == 0
+    reverse_id = journal(unit)['data']['reverse_job_id']
+    run = run_playbook('dtsops.switchover.finalize', inventory({'unit1': unit['vars']}))
+    assert run.rc == 0, run
+    assert emulator.job(reverse_id).released and emulator.job(unit['job'].job_id).released
+    assert not can_write(unit['migration'])
+    again = run_playbook('dtsops.switchover.finalize', inventory({'unit1': unit['vars']}))
+    assert again.rc == 0, again
+
+
+def test_ansible_runner_publishes_the_artifacts(unit, tmp_path):
+    """AWX and AAP run playbooks through ansible-runner; set_stats becomes the job's artifacts."""
+    import ansible_runner  # pylint: disable=import-outside-toplevel
+
+    private = tmp_path / 'runner'
+    (private / 'inventory').mkdir(parents=True)
+    (private / 'inventory' / 'hosts.json').write_text(json.dumps(inventory({'unit1': unit['vars']})))
+    result = ansible_runner.run(private_data_dir=str(private), playbook='dtsops.switchover.switchover', quiet=True,
+                                envvars={'ANSIBLE_COLLECTIONS_PATH': BUILD_ROOT})
+    assert result.rc == 0, result.stdout.read()
+    stats = [event for event in result.events if event['event'] == 'playbook_on_stats'][-1]
+    artifacts = stats['event_data']['artifact_data']['switchover']['unit1']
+    assert artifacts['outcome'] == 'completed'
+    assert artifacts['reverse_job_id']
+    assert float(artifacts['write_unavailable_seconds']) > 0
+    assert os.path.exists(artifacts['journal'])
