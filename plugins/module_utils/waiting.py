@@ -108,10 +108,14 @@ class Waiter(object):
     result)`` is called at most every ``progress_every`` seconds (and once at the start), for long
     waits that must stay visible. During :meth:`wait`, ``deadline`` holds the monotonic time at
     which the wait ends, so a probe can bound its own retries by it.
+
+    ``held_for`` continues an earlier wait that timed out while its goal held: when the first
+    probe finds the goal reached, it counts as held for that long already (a wait split into
+    slices, to report progress between them, keeps its stability window).
     """
 
     def __init__(self, timeout, poll_interval=5.0, stable_for=0.0, max_interval=None, backoff=1.5,
-                 max_samples=240, on_progress=None, progress_every=30.0,
+                 max_samples=240, on_progress=None, progress_every=30.0, held_for=0.0,
                  clock=time.monotonic, wallclock=time.time, sleep=time.sleep):
         if timeout is None or timeout < 0:
             raise ValueError('timeout must be zero or more seconds')
@@ -127,6 +131,7 @@ class Waiter(object):
         self.max_samples = max(2, int(max_samples))
         self.on_progress = on_progress
         self.progress_every = float(progress_every)
+        self.held_before = max(0.0, float(held_for or 0.0))
         self.deadline = None
         self._clock = clock
         self._wallclock = wallclock
@@ -168,7 +173,7 @@ class Waiter(object):
 
                 if observation.ready:
                     if ready_since is None:
-                        ready_since = now
+                        ready_since = now - (self.held_before if result.polls == 1 else 0.0)
                         interval = self.poll_interval
                     result.held_for = now - ready_since
                     if result.held_for >= self.stable_for:

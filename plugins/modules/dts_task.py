@@ -29,9 +29,12 @@ options:
   state:
     description:
       - The state to bring the task to.
+      - V(finished) runs a task to its end, for a task without incremental migration. It starts the
+        task when it has not started, and waits until DTS reports it C(Finished). A task with
+        incremental migration never finishes on its own, so it is refused.
     type: str
     required: true
-    choices: [paused, running, stopped, absent]
+    choices: [paused, running, stopped, finished, absent]
   force:
     description:
       - Allow O(state=running) to resume a paused task or restart a failed one.
@@ -185,6 +188,13 @@ ACTIONS = {'paused': 'SuspendDtsJob', 'running': 'StartDtsJob', 'stopped': 'Stop
 def plan(job, state, force):
     """The action that brings ``job`` to ``state`` (None when it is there), or a refusal message."""
     current = job_state(job)
+    if state == 'finished':
+        if job.migration_mode.get('incremental'):
+            return None, ('DTS task %s migrates incrementally: it never finishes on its own. Use state: stopped to end it.'
+                          % job.job_id)
+        if current in ('stopped', 'running', 'starting'):
+            return None, None
+        state = 'running'
     if current == state:
         return None, None
     if state == 'absent':
@@ -213,8 +223,10 @@ def goal(state):
     """The wait's check for ``state``."""
     def check(job):
         current = job_state(job)
-        if current == state:
+        if current == state or (state == 'finished' and current == 'stopped'):
             return Observation(True)
+        if state == 'finished' and current in ('failed', 'paused'):
+            return Observation(False, terminal='DTS task %s will not finish: it is %s.' % (job.job_id, job.describe_state().rstrip('.')))
         if state in ('running', 'paused') and current in ('failed', 'stopped'):
             return Observation(False, terminal='DTS task %s is not %s: it is %s.' % (job.job_id, state, job.describe_state().rstrip('.')))
         return Observation(False)
@@ -225,7 +237,7 @@ def main():
     argument_spec = dts_argument_spec()
     argument_spec.update(
         job_id=dict(type='str', required=True),
-        state=dict(type='str', required=True, choices=['paused', 'running', 'stopped', 'absent']),
+        state=dict(type='str', required=True, choices=['paused', 'running', 'stopped', 'finished', 'absent']),
         force=dict(type='bool', default=False),
         wait=dict(type='bool', default=True),
         timeout=dict(type='float', default=300),
@@ -268,7 +280,7 @@ def main():
         after = before
         if module.check_mode:
             after = {'state': state, 'status': None} if action else before
-        elif params['wait'] and (action or before['state'] == 'starting'):
+        elif params['wait'] and (action or before['state'] == 'starting' or (state == 'finished' and before['state'] != 'stopped')):
             gone = Observation(True) if state == 'absent' else None
             job, outcome = client.watch(job_id, goal(state), timeout=params['timeout'], poll_interval=params['poll_interval'], gone=gone)
             result.update(wait_details(outcome))

@@ -54,6 +54,15 @@ options:
         Otherwise the wait goes on (the task may be resumed).
     type: bool
     default: false
+  held_for:
+    description:
+      - Continues an earlier wait that timed out while the task was undelayed, given its RV(held_for).
+        When the first read finds the task undelayed, the stability window counts that time as held.
+        Such a slice of a longer wait may be shorter than O(stable_for).
+      - The action plugin of this module uses it to wait in slices of at most 30 seconds and print the
+        current status and delay between them, so that long waits stay visible. The interval can be
+        set with the variable C(dtsops_progress_interval) (seconds, 0 to wait in one piece).
+    type: float
 extends_documentation_fragment:
   - dtsops.switchover.dts
   - dtsops.switchover.attributes
@@ -151,6 +160,11 @@ held_for:
   returned: always
   type: float
   sample: 60.0
+timed_out:
+  description: Whether the wait ended because O(timeout) passed.
+  returned: when the wait timed out
+  type: bool
+  sample: true
 polls:
   description: How many times the task was read.
   returned: always
@@ -204,6 +218,7 @@ def main():
         timeout=dict(type='float', default=1800),
         poll_interval=dict(type='float', default=5),
         accept_paused=dict(type='bool', default=False),
+        held_for=dict(type='float'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -212,7 +227,8 @@ def main():
             module.fail_json(msg='%s must be 0 or more seconds, got %s.' % (name, _seconds(params[name])))
     if params['poll_interval'] <= 0:
         module.fail_json(msg='poll_interval must be more than 0 seconds, got %s.' % _seconds(params['poll_interval']))
-    if params['stable_for'] > params['timeout']:
+    # A slice of a longer wait (held_for set) may be shorter than the stability window.
+    if params['held_for'] is None and params['stable_for'] > params['timeout']:
         module.fail_json(msg='stable_for (%s s) is longer than timeout (%s s): the wait could never succeed.'
                          % (_seconds(params['stable_for']), _seconds(params['timeout'])))
     if not params['job_id'].strip():
@@ -228,7 +244,7 @@ def main():
         goal += ' for %s s' % _seconds(params['stable_for'])
     try:
         job, outcome = client.watch(job_id, check, timeout=params['timeout'], poll_interval=params['poll_interval'],
-                                    stable_for=params['stable_for'])
+                                    stable_for=params['stable_for'], held_for=params['held_for'] or 0)
     except (WaitTimeout, WaitAborted) as exc:
         job = client.last_job
         result.update(wait_details(exc.result), held_for=round(exc.result.held_for, 3), api_calls=client.api_calls)
@@ -237,7 +253,8 @@ def main():
         if isinstance(exc, WaitAborted):
             module.fail_json(msg=str(exc), **result)
         module.fail_json(msg='DTS task %s did not reach %s within %s s: %s (%d polls).'
-                         % (job_id, goal, _seconds(params['timeout']), _last_seen(job), exc.result.polls), **result)
+                         % (job_id, goal, _seconds(params['timeout']), _last_seen(job), exc.result.polls),
+                         timed_out=True, goal=goal, last_seen=_last_seen(job), **result)
     except DtsError as exc:
         if client.last_job is not None:
             result['job'] = client.last_job.as_dict()

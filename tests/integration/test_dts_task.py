@@ -153,7 +153,7 @@ def bad_cases(emulator):
         ({'job_id': finished.job_id, 'state': 'running'}, 'DTS task %s has finished (Finished): a finished task cannot be started again; '
                                                           'it can only be released (state: absent).' % finished.job_id),
         ({'job_id': fresh.job_id, 'state': 'paused'}, 'DTS task %s is NotStarted: only a running task can be paused.' % fresh.job_id),
-        ({'job_id': running.job_id, 'state': 'gone'}, 'value of state must be one of: paused, running, stopped, absent, got: gone'),
+        ({'job_id': running.job_id, 'state': 'gone'}, 'value of state must be one of: paused, running, stopped, finished, absent, got: gone'),
         ({'job_id': running.job_id}, 'missing required arguments: state'),
         ({'job_id': running.job_id, 'state': 'paused', 'poll_interval': 0}, 'poll_interval must be more than 0 seconds, got 0.'),
         ({'job_id': running.job_id, 'state': 'paused', 'timeout': -1}, 'timeout must be 0 or more seconds, got -1.'),
@@ -172,4 +172,26 @@ def test_bad_input_gets_one_clear_message_and_changes_nothing(emulator, dts_opti
         assert run.status('case%d' % index) == 'failed', args
         assert result['msg'] == message, args
         assert 'Traceback (most recent call last)' not in json.dumps(result)
+    assert changes(emulator) == []
+
+
+def test_finished_runs_a_full_only_task_to_its_end(emulator, dts_options):
+    job = emulator.add_job(name='full-%s' % uuid.uuid4().hex[:8], status='NotStarted', incremental=False,
+                           durations={'precheck': 0.3, 'structure': 0.3, 'full': 0.5})
+    run = play([task(dts_options, 'finish', job_id=job.job_id, state='finished'),
+                task(dts_options, 'again', job_id=job.job_id, state='finished')])
+    assert run.rc == 0, run
+    result = run.task('finish')
+    assert (result['previous_state'], result['action'], result['state']) == ('not_started', 'StartDtsJob', 'stopped')
+    assert emulator.job(job.job_id).status == 'Finished'
+    assert run.task('again')['changed'] is False
+    assert changes(emulator) == ['StartDtsJob']
+
+
+def test_finished_is_refused_for_an_incremental_task(emulator, dts_options):
+    job = running_job(emulator)
+    run = play([task(dts_options, 'finish', job_id=job.job_id, state='finished', ignore_errors=True)])
+    result = run.task('finish')
+    assert run.status('finish') == 'failed'
+    assert result['msg'] == 'DTS task %s migrates incrementally: it never finishes on its own. Use state: stopped to end it.' % job.job_id
     assert changes(emulator) == []

@@ -149,3 +149,31 @@ def test_bad_input_gets_one_clear_message(emulator, dts_options):
         assert run.status('case%d' % index) == 'failed', args
         assert result['msg'].startswith(message), (args, result['msg'])
         assert 'Traceback (most recent call last)' not in json.dumps(result)
+
+
+def test_a_long_wait_prints_progress_between_slices_and_keeps_its_stability_window(emulator, dts_options):
+    # The action plugin waits in slices of dtsops_progress_interval seconds; the 2 s stability
+    # window spans slices of 1 s, so it only succeeds if the time held carries over.
+    job = emulator.add_job(name=unique(), status='Migrating', phase='incremental', delay=DelayByReads(emulator, [4000, 3000, 2000, 0]))
+    task = wait_task(dts_options, job_id=job.job_id, max_delay=1, stable_for=2, poll_interval=0.25, timeout=30)
+    task['vars'] = {'dtsops_progress_interval': 1}
+    run = play([task])
+    assert run.rc == 0, run
+    progress = re.findall(r'localhost: waiting for DTS task %s: (.*) \(waited (\d+) s of 30 s\)' % job.job_id, run.stdout)
+    assert len(progress) >= 2, run.stdout
+    result = run.task('wait')
+    assert result['held_for'] >= 2
+    assert result['polls'] == len(emulator.calls('DescribeDtsJobDetail'))
+    assert [sample['delay_ms'] for sample in result['samples'][:4]] == [4000, 3000, 2000, 0]
+    assert result['samples'][-1]['ready']
+
+
+def test_a_sliced_wait_that_times_out_reports_the_whole_timeout(emulator, dts_options):
+    job = emulator.add_job(name=unique(), status='Migrating', phase='incremental', delay=60000)
+    task = wait_task(dts_options, job_id=job.job_id, max_delay=1, poll_interval=0.5, timeout=2.5, ignore_errors=True)
+    task['vars'] = {'dtsops_progress_interval': 1}
+    run = play([task])
+    result = run.task('wait')
+    assert run.status('wait') == 'failed' and result['timed_out']
+    assert re.match(r'DTS task %s did not reach incremental migration with a delay of at most 1 s within 2.5 s: ' % job.job_id, result['msg'])
+    assert result['waited'] >= 2.5

@@ -207,3 +207,19 @@ def test_deadline_is_exposed_to_the_probe_during_the_wait_only():
 def test_invalid_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Waiter(**kwargs)
+
+
+def test_held_for_continues_a_stability_window_from_an_earlier_slice():
+    clock = FakeClock()
+    result = make_waiter(clock, timeout=60, poll_interval=5, stable_for=20, held_for=15).wait(lambda: Observation(True))
+    # 15 s held in an earlier slice: 5 more are enough.
+    assert clock.sleeps == [5]
+    assert result.held_for == 20
+
+
+def test_held_for_is_forgotten_when_the_goal_does_not_hold_at_the_first_poll():
+    clock = FakeClock()
+    probe = Script(clock, [(0, Observation(False)), (5, Observation(True))])
+    result = make_waiter(clock, timeout=60, poll_interval=5, stable_for=20, held_for=15, backoff=1).wait(probe)
+    assert probe.calls == [0, 5, 10, 15, 20, 25]
+    assert result.held_for == 20
