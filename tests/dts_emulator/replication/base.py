@@ -146,6 +146,7 @@ class Replicator(object):
         with self._cond:
             return {'engine': self.engine, 'job_id': self.job_id, 'position': self.position, 'prepared': self.prepared,
                     'applied': self.applied, 'skipped': self.skipped, 'queued': len(self._queue),
+                    'pending': sum(1 for unit in self._queue if not unit.skip),
                     'backlog_ms': self._backlog_ms(time.time()), 'capturing': self.capturing, 'applying': self._apply_enabled,
                     'error': self.error, 'source': self.source.address, 'destination': self.destination.address}
 
