@@ -257,6 +257,22 @@ def test_accounts_by_user_cover_every_host_and_keep_earlier_locks(mariadb, maria
     assert state == {"'%s'@'%%'" % mariadb_app.user: 'unlocked', "'%s'@'10.%%'" % mariadb_app.user: 'locked'}
 
 
+def test_force_unlock_without_the_record(mariadb, mariadb_app, engines):
+    engine = engines(MySQLEngine, mariadb.params)
+    engine.fence('instance')
+    engine.fence('accounts', [mariadb_app.user])  # both records are lost
+
+    fresh = engines(MySQLEngine, mariadb.params)
+    instance = fresh.unfenced_record('instance')
+    accounts = fresh.unfenced_record('accounts', [mariadb_app.user])
+    assert instance['extra']['forced'] is True and accounts['accounts'] == [mariadb_app.user]
+    assert [c['target'] for c in fresh.unfence(instance)] == ['read_only']
+    assert [c['target'] for c in fresh.unfence(accounts)] == ["'%s'@'%%'" % mariadb_app.user]
+    assert fresh.fence_state('instance') == {'read_only': 'OFF'}
+    write(mariadb_app, 'unlocked by force')
+    assert fresh.unfence(fresh.unfenced_record('instance')) == []
+
+
 def test_accounts_fence_twice_is_idempotent(mariadb, mariadb_app, engines):
     engine = engines(MySQLEngine, mariadb.params)
     first = engine.fence('accounts', [mariadb_app.user])

@@ -279,6 +279,24 @@ def test_accounts_fence_nologin_terminates_and_unlocks_from_the_record(postgresq
     assert fresh.unfence(record) == []
 
 
+def test_force_unlock_without_the_record(postgresql, postgresql_app, engines):
+    engine = engines(PostgreSQLEngine, postgresql.params)
+    engine.fence('instance')
+    engine.fence('accounts', [postgresql_app.user])  # both records are lost
+
+    fresh = engines(PostgreSQLEngine, postgresql.params)
+    instance = fresh.unfenced_record('instance')
+    accounts = fresh.unfenced_record('accounts', [postgresql_app.user])
+    assert instance['extra']['forced'] is True and accounts['accounts'] == [postgresql_app.user]
+    assert fresh.unfence(instance) and fresh.unfence(accounts)
+    assert fresh.fence_state('instance') == {'default_transaction_read_only': 'off', 'postgresql.auto.conf': None}
+    assert fresh.fence_state('accounts', [postgresql_app.user]) == {postgresql_app.user: 'LOGIN'}
+    wait_for(lambda: postgresql.execute("SELECT reset_val FROM pg_settings WHERE name = 'default_transaction_read_only'")[0][0]
+             == 'off', 'the reload')
+    write(postgresql_app, 'unlocked by force')
+    assert fresh.unfence(fresh.unfenced_record('instance')) == []
+
+
 def test_accounts_fence_twice_is_idempotent(postgresql, postgresql_app, engines):
     engine = engines(PostgreSQLEngine, postgresql.params)
     first = engine.fence('accounts', [postgresql_app.user])

@@ -122,6 +122,8 @@ def test_sessions_tell_writers_from_readers(redis_server, redis_app, engines):
     assert by_id[ids['writer']]['writing'] is True
     assert by_id[ids['writer']]['command'] == 'set'
     assert by_id[ids['reader']]['writing'] is False
+    assert by_id[ids['reader']]['idle'] is True  # between commands, nothing queued
+    assert by_id[ids['writer']]['state'] == 'active' and by_id[ids['writer']]['idle'] is False
     assert by_id[ids['multi']]['writing'] is True
     assert by_id[ids['multi']]['state'] == 'multi'
     assert by_id[ids['multi']]['queued_commands'] == 1
@@ -311,6 +313,28 @@ def test_accounts_fence_denies_writes_kills_clients_and_restores_acl_exactly(red
     assert undo.unfence(record) == []
     # No password hash ever leaves the server.
     assert '#' not in json.dumps(record) and '>' not in json.dumps(record)
+
+
+def test_force_unlock_without_the_record(redis_server, redis_apps, engines, fast):
+    app, other = redis_apps.make(2)
+    acl_before = [line for line in redis_server.command('ACL', 'LIST') if line.split()[1] == app.user]
+    engine = engines(RedisEngine, redis_server.params)
+    paused = engine.fence('instance', options=fast)
+    engine.fence('accounts', [app.user])  # both records are lost
+    pending = BackgroundWrite(other, other.prefix + 'forced', 'queued')
+    wait_for(lambda: blocked_clients(redis_server), 'the write to be paused')
+
+    fresh = engines(RedisEngine, redis_server.params)
+    instance = fresh.unfenced_record('instance', options={'state_dir': fast['state_dir']})
+    accounts = fresh.unfenced_record('accounts', [app.user])
+    assert [c['kind'] for c in fresh.unfence(instance)] == ['client_pause']
+    assert isinstance(pending.finish(), redis_py.ConnectionError)  # dropped, as by default
+    assert fresh.keeper_status(paused['extra']['keeper'])['alive'] is False
+    assert [c['target'] for c in fresh.unfence(accounts)] == [app.user]
+    assert [line for line in redis_server.command('ACL', 'LIST') if line.split()[1] == app.user] == acl_before
+    client(app).set(app.prefix + 'k', 'unlocked by force')
+    assert fresh.unfence(fresh.unfenced_record('instance')) == []
+    assert fresh.unfence(fresh.unfenced_record('accounts', [app.user])) == []
 
 
 def test_accounts_fence_twice_is_idempotent(redis_server, redis_app, engines):

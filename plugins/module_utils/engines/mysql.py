@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
+import time
 import traceback
 
 try:
@@ -336,16 +337,26 @@ class MySQLEngine(Engine):
                 error.ended = ended
                 raise error
             ended.append(session['id'])
+        if ended and not self.check_mode:
+            self._wait_gone(ended)
         return ended
 
+    def _wait_gone(self, ids, timeout=10.0):
+        """KILL only flags the thread (it may roll back for a while): wait, bounded, until it is gone."""
+        statement = 'SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (%s)' % ', '.join(str(int(i)) for i in ids)
+        deadline = time.monotonic() + timeout
+        while self.execute(statement) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     # -- fencing ------------------------------------------------------------------------------
-    def _new_record(self, scope, info):
+    def _new_record(self, scope, info, accounts=()):
         record = {
             'engine': self.name,
             'scope': scope,
             'server': self.address,
             'flavour': info['flavour'],
             'version': info['version'],
+            'accounts': list(accounts or ()) if scope == 'accounts' else [],
             'changes': [],
             'ended_sessions': [],
             'extra': {},
@@ -426,7 +437,7 @@ class MySQLEngine(Engine):
         options = options or {}
         self._check_fence_args(scope, accounts, exclude_users)
         info = self.server_info()
-        record = self._new_record(scope, info)
+        record = self._new_record(scope, info, accounts)
         plan = self._plan(scope, accounts, info)
         if any(change['before'] != change['after'] for change in plan) and not self.check_mode:
             # SET GLOBAL read_only waits for table locks and commits in progress: bound it.
@@ -519,6 +530,22 @@ class MySQLEngine(Engine):
                 raise self._failure(self._describe(change, change['before']), exc, 'unfence failed')
             restored.append(change)
         return restored
+
+    def unfenced_record(self, scope, accounts=(), options=None):
+        """A record whose undo sets the unfenced values whatever they were before (an unlock
+        after the real record was lost): read_only (and super_read_only) OFF, or the accounts
+        unlocked."""
+        self._check_fence_args(scope, accounts, ())
+        info = self.server_info()
+        record = self._new_record(scope, info, accounts)
+        if scope == 'instance':
+            record['changes'] = [{'kind': 'global_variable', 'target': name, 'before': 'OFF', 'after': 'ON'}
+                                 for name in self._global_values(info)]
+        else:
+            record['changes'] = [{'kind': 'account_lock', 'target': account_name(user, host), 'user': user, 'host': host,
+                                  'before': 'unlocked', 'after': 'locked'} for user, host, dummy in self._resolve_accounts(accounts, info)]
+        record['extra']['forced'] = True
+        return record
 
     def _account_state(self, user, host, info):
         if info['flavour'] == 'mariadb':

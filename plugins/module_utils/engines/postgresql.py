@@ -264,13 +264,14 @@ class PostgreSQLEngine(Engine):
             time.sleep(0.05)
 
     # -- fencing ------------------------------------------------------------------------------
-    def _new_record(self, scope, info):
+    def _new_record(self, scope, info, accounts=()):
         record = {
             'engine': self.name,
             'scope': scope,
             'server': self.address,
             'flavour': info['flavour'],
             'version': info['version'],
+            'accounts': list(accounts or ()) if scope == 'accounts' else [],
             'changes': [],
             'ended_sessions': [],
             'extra': {},
@@ -385,7 +386,7 @@ class PostgreSQLEngine(Engine):
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
         self._check_fence_args(scope, accounts, exclude_users)
         info = self.server_info()
-        record = self._new_record(scope, info)
+        record = self._new_record(scope, info, accounts)
         plan = self._plan(scope, accounts)
         applied = []
         fenced_at = None
@@ -486,6 +487,20 @@ class PostgreSQLEngine(Engine):
                 raise self._failure(self._undo_statement(change), exc, 'unfence failed')
             restored.append(change)
         return restored
+
+    def unfenced_record(self, scope, accounts=(), options=None):
+        """A record whose undo sets the unfenced values whatever they were before (an unlock
+        after the real record was lost): default_transaction_read_only removed from
+        postgresql.auto.conf, or the roles allowed to log in."""
+        self._check_fence_args(scope, accounts, ())
+        record = self._new_record(scope, self.server_info(), accounts)
+        if scope == 'instance':
+            record['changes'] = [{'kind': 'alter_system', 'target': SETTING, 'before': 'off', 'after': 'on', 'file_before': None}]
+        else:
+            record['changes'] = [{'kind': 'role_login', 'target': role, 'before': 'LOGIN', 'after': 'NOLOGIN'}
+                                 for role, dummy in self._resolve_roles(accounts)]
+        record['extra']['forced'] = True
+        return record
 
     def fence_state(self, scope, accounts=()):
         if scope == 'instance':

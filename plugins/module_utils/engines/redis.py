@@ -278,6 +278,11 @@ def render_command(args):
     return ' '.join(parts)
 
 
+def _without_write_denial(commands):
+    """ACL command rules without the -@write a fence added."""
+    return ' '.join(rule for rule in commands.split() if rule != '-@write')
+
+
 # Categories without write commands; any other granted category (e.g. +@string) grants writes.
 READ_ONLY_CATEGORIES = frozenset(['@read', '@connection', '@pubsub', '@transaction', '@fast', '@slow', '@blocking'])
 
@@ -507,14 +512,16 @@ class RedisEngine(Engine):
             keeper = parse_keeper_name(client.get('name')) is not None
             may_write = client.get('user') not in denied
             writing = may_write and not keeper and (queued > 0 or (last_write and not blocked and idle_seconds <= RECENT_WRITE_SECONDS))
+            # Redis runs one command at a time: while CLIENT LIST runs, every other client is
+            # between commands, so it is idle unless in MULTI, blocked, or writing right now.
             if 'x' in flags:
                 state = 'multi'
             elif blocked:
                 state = 'paused' if paused_by_us and last_write else 'blocked'
-            elif idle_seconds >= 1:
-                state = 'idle'
-            else:
+            elif writing:
                 state = 'active'
+            else:
+                state = 'idle'
             result.append(make_session(
                 id=int(client['id']), user=client.get('user'), client=client.get('addr'), database=client.get('db'),
                 state=state, command=client.get('cmd'), writing=writing, idle=state == 'idle',
@@ -540,13 +547,14 @@ class RedisEngine(Engine):
         return ended
 
     # -- fencing ------------------------------------------------------------------------------
-    def _new_record(self, scope, info):
+    def _new_record(self, scope, info, accounts=()):
         record = {
             'engine': self.name,
             'scope': scope,
             'server': self.address,
             'flavour': info['flavour'],
             'version': info['version'],
+            'accounts': list(accounts or ()) if scope == 'accounts' else [],
             'changes': [],
             'ended_sessions': [],
             'extra': {},
@@ -614,7 +622,7 @@ class RedisEngine(Engine):
         options = dict(options or {})
         self._check_fence_args(scope, accounts, exclude_users, options)
         info = self.server_info()
-        record = self._new_record(scope, info)
+        record = self._new_record(scope, info, accounts)
         if scope == 'instance':
             return self._fence_pause(record, info, exclude_users, options)
         return self._fence_acl(record, info, accounts, end_sessions, options)
@@ -787,7 +795,17 @@ class RedisEngine(Engine):
     def _unfence_pause(self, record):
         """Stop the keeper and lift the pause. Returns (restored, ids of the dropped clients)."""
         keeper = record.get('extra', {}).get('keeper') or {}
-        active = self._stop_keeper(keeper) if keeper else False
+        if record.get('extra', {}).get('forced'):
+            # No record: stop every keeper of ours that holds the server.
+            active = False
+            for running in self._keepers():
+                running.update(self._local_keeper_state(running['nonce'], record['extra']))
+                active = self._stop_keeper(running) or active
+            keeper = {}
+            if not active:
+                return False, []
+        else:
+            active = self._stop_keeper(keeper) if keeper else False
         marker = keeper.get('state_file') and keeper.get('host') == socket.gethostname() and keeper['state_file'] + '.unfenced'
         if not active and marker and os.path.exists(marker):
             return False, []
@@ -921,6 +939,30 @@ class RedisEngine(Engine):
                 raise self._failure(args, exc, 'unfence failed')
             restored.append(change)
         return restored
+
+    def unfenced_record(self, scope, accounts=(), options=None):
+        """A record whose undo lifts the fence without the real record (it was lost): stop every
+        keeper of ours and unpause (queued writes per ``options['queued_writes']``, default drop),
+        or remove -@write from the users' command rules and selectors."""
+        options = dict(options or {})
+        self._check_fence_args(scope, accounts, (), options)
+        info = self.server_info()
+        record = self._new_record(scope, info, accounts)
+        record['extra'].update(forced=True, queued_writes=options.get('queued_writes', 'drop'))
+        if options.get('state_dir'):
+            record['extra']['state_dir'] = options['state_dir']
+        if scope == 'instance':
+            record['changes'] = [{'kind': 'client_pause', 'target': 'WRITE', 'before': 'unpaused', 'after': 'paused'}]
+            return record
+        for user in dict.fromkeys(accounts):
+            rules = self._rules(user)
+            if rules is None:
+                raise EngineError('ACL user %s not found on %s' % (user, self.address))
+            before = {'commands': _without_write_denial(rules['commands']),
+                      'selectors': [dict(selector, commands=_without_write_denial(selector['commands']))
+                                    for selector in rules['selectors']]}
+            record['changes'].append({'kind': 'acl_user', 'target': user, 'before': before, 'after': rules})
+        return record
 
     def fence_state(self, scope, accounts=()):
         if scope == 'instance':
