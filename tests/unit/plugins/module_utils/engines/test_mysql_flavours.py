@@ -81,6 +81,10 @@ class MySQLModel(object):
             return []
         if SESSIONS.match(statement):
             return list(self.processlist)
+        match = re.match(r'^SELECT ID FROM information_schema\.PROCESSLIST WHERE ID IN \(([\d, ]+)\)$', statement)
+        if match:
+            wanted = [int(i) for i in match.group(1).split(', ')]
+            return [(row[0],) for row in self.processlist if row[0] in wanted]
         match = re.match(r'^KILL CONNECTION (\d+)$', statement)
         if match:
             before = len(self.processlist)
