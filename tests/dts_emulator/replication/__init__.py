@@ -360,4 +360,8 @@ class ReplicationManager(object):
             raise ValueError('task %s does not replicate (its endpoints are not two local servers of one supported engine)' % job.job_id)
         if source.replicator is not None:
             return source.replicator.status()
-        return dict(source.state, capturing=False, applying=False, job_id=job.job_id)
+        state = source.state
+        return {'engine': state.get('engine'), 'job_id': job.job_id, 'position': state.get('position'), 'prepared': bool(state.get('prepared')),
+                'applied': state.get('applied', 0), 'skipped': state.get('skipped', 0), 'queued': 0, 'pending': 0, 'backlog_ms': 0,
+                'capturing': False, 'applying': False, 'error': source.reported_error or source.pending_error,
+                'released': bool(state.get('released'))}
