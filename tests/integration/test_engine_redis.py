@@ -534,3 +534,37 @@ def test_tls_modes_and_a_keeper_over_tls(redis_tls, engines, fast):
     assert engine.fence_state('instance')['client_pause'] == 'unpaused'
     assert not os.path.exists('/proc/%d/cmdline' % record['extra']['keeper']['pid']) or \
         not engine.keeper_status(record['extra']['keeper'])['alive']
+
+
+# -- the throwaway servers every engine test relies on (tests/localdb) ------------------------------
+def process_gone(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as stream:
+            return stream.read().rsplit(')', 1)[1].split()[0] == 'Z'  # a zombie no one reaps is gone too
+    except OSError:
+        return True
+
+
+def test_localdb_server_is_removed_when_its_owner_dies():
+    script = ('import os, sys, time\n'
+              'from localdb import RedisServer\n'
+              'server = RedisServer().start()\n'
+              'print(server.process.pid, server.basedir, flush=True)\n'
+              'time.sleep(60)\n')
+    owner = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        pid, basedir = owner.stdout.readline().split()
+        assert not process_gone(int(pid)) and os.path.isdir(basedir)
+    finally:
+        owner.kill()  # SIGKILL: no atexit, no finally in the owner
+        owner.wait()
+    wait_for(lambda: process_gone(int(pid)) and not os.path.exists(basedir), 'the watchdog to clean up')
+
+
+def test_localdb_stop_removes_the_process_and_the_directory():
+    with RedisServer() as server:
+        pid, basedir = server.process.pid, server.basedir
+        assert server.running and server.params['login_port'] == server.port
+    assert process_gone(pid) and not os.path.exists(basedir)
+    assert not server.running
