@@ -396,22 +396,25 @@ class PostgreSQLEngine(Engine):
                     self._apply(change, applied)
                 except (psycopg2.Error, EngineError) as exc:
                     self._rollback(applied, self._apply_error(change, exc))
-                if change['kind'] == 'alter_system' and not self.check_mode:
+                if change['kind'] == 'alter_system':
+                    # Transactions older than this began read-write (in check mode: would have).
                     fenced_at = self._query_one('SELECT now()')[0]
             record['changes'].append(change)
-        if scope == 'instance':
-            bypasses = self._bypasses()
-            if bypasses:
-                record['extra']['bypasses'] = bypasses
-        if end_sessions:
-            try:
+        try:
+            if scope == 'instance':
+                bypasses = self._bypasses()
+                if bypasses:
+                    record['extra']['bypasses'] = bypasses
+            if end_sessions:
                 victims = self._fence_victims(scope, record['changes'], exclude_users, fenced_at)
                 ended = set(self.end_sessions(victims))
                 record['ended_sessions'] = [session for session in victims if session['id'] in ended]
-            except EngineError as exc:
-                if getattr(exc, 'ended', None):
-                    exc = EngineError('%s (sessions already ended: %s)' % (exc, ', '.join(str(i) for i in exc.ended)))
-                self._rollback(applied, exc)
+        except (psycopg2.Error, EngineError) as exc:
+            if not isinstance(exc, EngineError):
+                exc = self._failure('listing or ending sessions', exc, 'fence failed')
+            if getattr(exc, 'ended', None):
+                exc = EngineError('%s (sessions already ended: %s)' % (exc, ', '.join(str(i) for i in exc.ended)))
+            self._rollback(applied, exc)
         return record
 
     def _apply_error(self, change, exc):

@@ -476,6 +476,10 @@ class RedisEngine(Engine):
             return denied
         pipe = self.conn.pipeline(transaction=False)
         for user in users:
+            rendered = render_command(['ACL', 'GETUSER', user])
+            if rendered not in self._reads:
+                self._reads.add(rendered)
+                self.record(rendered)
             pipe.execute_command('ACL', 'GETUSER', user)
         try:
             replies = pipe.execute(raise_on_error=False)
