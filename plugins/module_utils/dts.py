@@ -606,6 +606,11 @@ def _norm_job_type(value):
     return str(value).upper() if value else None
 
 
+def _same_name(one, other):
+    """Names that may be missing: equal (case-insensitively) or unknown on one side."""
+    return not one or not other or one.lower() == other.lower()
+
+
 class Endpoint(object):
     """A task endpoint (SourceEndpoint / DestinationEndpoint), normalised."""
 
@@ -756,8 +761,18 @@ class Job(object):
             return None
 
     def is_reverse_of(self, forward):
-        """True when this task's source is ``forward``'s destination and the other way round."""
-        return self.source.same_as(forward.destination) and self.destination.same_as(forward.source)
+        """True when this task's source is ``forward``'s destination and the other way round.
+
+        Several tasks often run between the same two instances, so the databases must match too
+        where DTS names them, and a reverse task cannot be older than its forward task.
+        """
+        if not (self.source.same_as(forward.destination) and self.destination.same_as(forward.source)):
+            return False
+        if not (_same_name(self.source.database_name, forward.destination.database_name)
+                and _same_name(self.destination.database_name, forward.source.database_name)):
+            return False
+        created, forward_created = self.raw.get('CreateTime'), forward.raw.get('CreateTime')
+        return not (created and forward_created and str(created) < str(forward_created))
 
     def describe_state(self):
         detail = self.status or 'unknown'

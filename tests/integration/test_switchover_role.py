@@ -188,17 +188,36 @@ def test_failure_after_the_point_of_no_return_keeps_going_forward(unit, emulator
 
 
 def test_write_budget_aborts_within_budget(unit, emulator, tmp_path):
-    hook = tmp_path / 'slow.yml'
-    hook.write_text('- name: Take too long\n  ansible.builtin.pause:\n    seconds: 3\n')
-    unit['vars'].update(switchover_write_budget=2, switchover_hooks={'after_verify_sessions': str(hook)})
+    # Right after the fence the task falls far behind and stays there: the stable-window wait is
+    # capped at what is left of the budget, then the run aborts and the source takes writes again.
+    hook = tmp_path / 'lag.yml'
+    hook.write_text(
+        '- name: Make the task fall behind\n'
+        '  ansible.builtin.uri:\n'
+        '    url: http://%s/_emulator/set_delay\n'
+        '    method: POST\n'
+        '    body_format: json\n'
+        '    body: {job_id: %s, profile: 60000}\n' % (emulator.endpoint, unit['job'].job_id))
+    budget = 5
+    unit['vars'].update(switchover_catch_up='stable_window', switchover_stable_window=2, switchover_write_budget=budget,
+                        switchover_hooks={'after_fence': str(hook)})
     run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
     assert run.rc != 0
     record = journal(unit)
-    assert record['outcome'] == 'aborted'
-    assert 'write-unavailable budget of 2 s is spent' in record['data']['abort_reason']
+    assert record['outcome'] == 'aborted', run
+    assert record['phases']['catch_up']['status'] == 'started'
+    assert 'did not reach incremental migration with a delay of at most 5 s for 2 s' in record['data']['abort_reason']
     assert can_write(unit['app'])
-    window = record['data']['window_end'] - record['data']['window_start']
-    assert window < 2 + 5 + 3
+    assert record['data']['window_end'] - record['data']['window_start'] <= budget + 5
+
+
+def test_a_stable_window_longer_than_the_budget_is_refused_before_anything_changes(unit, emulator):
+    unit['vars'].update(switchover_catch_up='stable_window', switchover_stable_window=60, switchover_write_budget=30)
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc != 0
+    assert 'switchover_write_budget (30 s) must be longer than switchover_stable_window (60 s)' in run.stdout
+    assert can_write(unit['app'])
+    assert emulator.job(unit['job'].job_id).status == 'Migrating'
 
 
 def test_resume_after_the_controller_is_killed(unit, emulator, tmp_path):
@@ -252,7 +271,7 @@ def test_two_units_in_one_run(unit, emulator, mariadb, mariadb_apps, dts_options
 
 def test_check_mode_changes_nothing_and_prints_the_plan(unit, emulator):
     run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}), check=True)
-    assert run.rc == 0, run
+    assert run.rc == 0, [(r['task'], r['result'].get('msg')) for r in run.failed]
     plan = run.task('Show the plan with live values', 'unit1')['msg']
     assert any(line.startswith('preflight: task %s Migrating/incremental' % unit['job'].job_id) for line in plan), plan
     assert any('ACCOUNT LOCK' in line for line in plan), plan

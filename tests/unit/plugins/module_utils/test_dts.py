@@ -598,3 +598,22 @@ def test_a_ten_minute_wait_costs_well_under_150_calls():
     # Close to the goal (and while it must hold) it polls every 5 s.
     near = [sample['t'] for sample in result.samples if sample['delay_ms'] <= 15000]
     assert set(round(b - a, 3) for a, b in zip(near, near[1:])) == {5.0}
+
+
+def test_a_task_between_the_same_instances_but_other_databases_is_not_the_reverse():
+    def job(source_db, destination_db, created):
+        return Job.from_detail({'CreateTime': created,
+                                'SourceEndpoint': {'Ip': '10.0.0.1', 'Port': '3306', 'DatabaseName': source_db},
+                                'DestinationEndpoint': {'Ip': '10.0.0.2', 'Port': '3306', 'DatabaseName': destination_db}})
+
+    forward = job('orders', 'orders_new', '2026-11-24T02:00:00Z')
+    reverse = Job.from_detail({'CreateTime': '2026-11-24T03:00:00Z',
+                               'SourceEndpoint': {'Ip': '10.0.0.2', 'Port': '3306', 'DatabaseName': 'ORDERS_NEW'},
+                               'DestinationEndpoint': {'Ip': '10.0.0.1', 'Port': '3306', 'DatabaseName': 'orders'}})
+    assert reverse.is_reverse_of(forward)
+    other_databases = Job.from_detail(dict(reverse.raw, SourceEndpoint=dict(reverse.raw['SourceEndpoint'], DatabaseName='billing')))
+    assert not other_databases.is_reverse_of(forward)
+    older = Job.from_detail(dict(reverse.raw, CreateTime='2026-11-23T00:00:00Z'))
+    assert not older.is_reverse_of(forward)
+    unnamed = Job.from_detail(dict(reverse.raw, SourceEndpoint={'Ip': '10.0.0.2', 'Port': '3306'}))
+    assert unnamed.is_reverse_of(forward)
