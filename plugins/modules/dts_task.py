@@ -32,6 +32,8 @@ options:
       - V(finished) runs a task to its end, for a task without incremental migration. It starts the
         task when it has not started, and waits until DTS reports it C(Finished). A task with
         incremental migration never finishes on its own, so it is refused.
+      - With V(finished), the action plugin waits in slices of at most 30 seconds and prints the task's
+        status between them (variable C(dtsops_progress_interval), 0 to wait in one piece).
     type: str
     required: true
     choices: [paused, running, stopped, finished, absent]
@@ -127,6 +129,16 @@ previous_state:
   returned: always
   type: str
   sample: running
+timed_out:
+  description: Whether the wait ended because O(timeout) passed.
+  returned: when the wait timed out
+  type: bool
+  sample: true
+last_seen:
+  description: What the last read of the task found, when the wait timed out.
+  returned: when the wait timed out
+  type: str
+  sample: last seen Migrating
 status:
   description: The task status at the end (C(Status) of DescribeDtsJobDetail); null once released.
   returned: always
@@ -297,9 +309,9 @@ def main():
             describe(last)
         if isinstance(exc, WaitAborted):
             module.fail_json(msg=str(exc), **result)
-        module.fail_json(msg='DTS task %s did not become %s within %g s after %s (last seen %s).'
-                         % (job_id, state, params['timeout'], result['action'], last.describe_state() if last else 'nothing'),
-                         **result)
+        last_seen = 'last seen %s' % (last.describe_state() if last else 'nothing')
+        module.fail_json(msg='DTS task %s did not become %s within %g s after %s (%s).'
+                         % (job_id, state, params['timeout'], result['action'], last_seen), timed_out=True, last_seen=last_seen, **result)
     except DtsError as exc:
         fail_dts(module, client, exc, **result)
     module.exit_json(api_calls=client.api_calls, **result)

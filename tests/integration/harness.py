@@ -45,7 +45,9 @@ class PlaybookRun(object):
         return [r for r in self.results if r['status'] == 'failed' and not r['result'].get('_ansible_ignore_errors')]
 
     def __repr__(self):
-        return '<PlaybookRun rc=%s>\n--- stdout ---\n%s\n--- stderr ---\n%s' % (self.rc, self.stdout, self.stderr)
+        # Failed tasks first: pytest shortens long messages in the middle.
+        failures = '; '.join('%s: %s' % (r['task'], r['result'].get('msg')) for r in self.failed)
+        return '<PlaybookRun rc=%s failed: %s>\n--- stdout ---\n%s\n--- stderr ---\n%s' % (self.rc, failures or 'none', self.stdout, self.stderr)
 
 
 def local_inventory(hosts):

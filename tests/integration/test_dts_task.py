@@ -1,6 +1,7 @@
 """dtsops.switchover.dts_task through ansible-playbook and the real SDK, against the emulator."""
 
 import json
+import re
 import uuid
 
 import pytest
@@ -195,3 +196,16 @@ def test_finished_is_refused_for_an_incremental_task(emulator, dts_options):
     assert run.status('finish') == 'failed'
     assert result['msg'] == 'DTS task %s migrates incrementally: it never finishes on its own. Use state: stopped to end it.' % job.job_id
     assert changes(emulator) == []
+
+
+def test_a_long_run_to_the_end_prints_progress_and_reports_the_start(emulator, dts_options):
+    job = emulator.add_job(name='full-%s' % uuid.uuid4().hex[:8], status='NotStarted', incremental=False,
+                           durations={'precheck': 0.5, 'structure': 0.5, 'full': 2.5})
+    entry = task(dts_options, 'finish', job_id=job.job_id, state='finished', timeout=60)
+    entry['vars'] = {'dtsops_progress_interval': 1}
+    run = play([entry])
+    assert run.rc == 0, run
+    assert len(re.findall(r'localhost: waiting for DTS task %s: last seen (\S+) \(waited \d+ s of 60 s\)' % job.job_id, run.stdout)) >= 2
+    result = run.task('finish')
+    assert (result['changed'], result['previous_state'], result['action'], result['state']) == (True, 'not_started', 'StartDtsJob', 'stopped')
+    assert changes(emulator) == ['StartDtsJob']
