@@ -146,6 +146,26 @@ def test_instance_scope_and_stable_window_reopen_the_source(unit, emulator, mari
     assert can_write(unit['app'])
 
 
+def test_a_task_without_incremental_migration_runs_to_its_end_behind_the_fence(unit, emulator, mariadb, mariadb_apps):
+    # The vendor's other path: traffic stopped and writes fenced before the task starts, then the
+    # task runs to its end, and the reverse task is armed from the finished task.
+    job = emulator.add_job(name='full-%s' % unit['app'].user, status='NotStarted', incremental=False,
+                           durations={'precheck': 0.2, 'structure': 0.2, 'full': 0.5},
+                           source={'ip': '127.0.0.1', 'port': mariadb.port, 'database': unit['app'].database},
+                           destination={'ip': '127.0.0.1', 'port': mariadb.port, 'database': unit['destination_app'].database})
+    unit['vars']['switchover_job_id'] = job.job_id
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc == 0, run
+    record = journal(unit)
+    statuses = dict((phase, entry['status']) for phase, entry in record['phases'].items())
+    assert statuses == {'preflight': 'done', 'wait_undelayed': 'skipped', 'stop_traffic': 'done', 'fence': 'done',
+                        'verify_sessions': 'done', 'catch_up': 'skipped', 'run_full_migration': 'done', 'pause_forward': 'skipped',
+                        'reopen_source': 'skipped', 'reverse_task': 'done', 'switch_traffic': 'done', 'release_forward': 'skipped'}
+    assert record['phases']['fence']['started'] < record['phases']['run_full_migration']['started']
+    assert emulator.job(job.job_id).status == 'Finished'
+    assert emulator.job(record['data']['reverse_job_id']).status.lower() == 'synchronizing'
+
+
 ABORT_PHASES = ['wait_undelayed', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward', 'reverse_task',
                 'switch_traffic']
 
