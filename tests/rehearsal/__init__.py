@@ -1,2 +1,3 @@
-"""Local rehearsals of a switchover (``make demo``): the DTS emulator as a process, and the
-collection's modules run through ansible-playbook against it."""
+"""Local rehearsals of a switchover (``make demo``, ``make rehearsal``): throwaway source and
+destination servers, the DTS emulator replicating between them for real, an application that
+keeps writing, and the collection's playbook run as an operator runs it. See docs/rehearsal.md."""

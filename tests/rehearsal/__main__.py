@@ -1,7 +1,7 @@
-"""``python -m rehearsal demo --engine mysql`` (see rehearsal/demo.py)."""
+"""``python -m rehearsal demo|up|verify|down|dts`` (see rehearsal/cli.py)."""
 
 import sys
 
-from rehearsal.demo import main
+from rehearsal.cli import main
 
 sys.exit(main())

@@ -139,19 +139,23 @@ class ReplicationManager(object):
 
     ``credentials``: ``{'user@host:port': password}`` for the endpoints' accounts (needed after a
     restart). ``apply_latency``: seconds every change waits before it is applied (a WAN).
+    ``apply_rate``: at most this many transactions applied per second (a slow destination).
     """
 
     interval = 0.05
     save_interval = 0.5
 
-    def __init__(self, emulator, credentials=None, apply_latency=0.0):
+    def __init__(self, emulator, credentials=None, apply_latency=0.0, apply_rate=None):
         if apply_latency is None or float(apply_latency) < 0:
             raise ValueError('apply_latency must be a number of seconds >= 0, got %r' % (apply_latency,))
+        if apply_rate is not None and float(apply_rate) <= 0:
+            raise ValueError('apply_rate must be a number of transactions per second > 0, got %r' % (apply_rate,))
         if not isinstance(credentials or {}, dict):
             raise ValueError("credentials must map 'user@host:port' to a password")
         self.emulator = emulator
         self.credentials = dict(credentials or {})
         self.apply_latency = float(apply_latency)
+        self.apply_rate = apply_rate
         self._thread = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -305,7 +309,8 @@ class ReplicationManager(object):
                      for name, side in (('source', job.source), ('destination', job.destination))]
         return _replicator_class(engine)(job.job_id, endpoints[0], endpoints[1], objects=self._objects(job), state=source.state,
                                          structure=job.structure, full=job.full, apply_latency=self.apply_latency,
-                                         related=lambda: self._related(job), writer_from=self._writer_from(job))
+                                         related=lambda: self._related(job), writer_from=self._writer_from(job),
+                                         apply_rate=self.apply_rate)
 
     def _password(self, job, name, side):
         user = side.get('UserName') or ''

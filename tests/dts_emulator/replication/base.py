@@ -8,6 +8,8 @@ restarts, and the reverse direction can recognise (and skip) what a replicator w
 
 The delay is the age of the oldest unit not yet applied (0 when the queue is empty): a real
 backlog, plus ``apply_latency`` seconds that every unit waits before it may be applied (a WAN).
+``apply_rate`` caps the units applied per second (a slow destination): a backlog then drains at
+the difference between that rate and the source's, as after a full copy.
 """
 
 import collections
@@ -76,7 +78,7 @@ class Replicator(object):
     hold_timeout = 60
 
     def __init__(self, job_id, source, destination, objects=(), state=None, structure=True, full=True, apply_latency=0.0,
-                 related=None, writer_from=None):
+                 related=None, writer_from=None, apply_rate=None):
         state = state or {}
         self.job_id = job_id
         self.source = source
@@ -85,6 +87,8 @@ class Replicator(object):
         self.structure = structure
         self.full = full
         self.apply_latency = float(apply_latency or 0)
+        self.apply_rate = float(apply_rate) if apply_rate else None
+        self._next_slot = 0.0
         self.related = related or (lambda: {job_id})
         # Units committed before this UNIX time are not written (StartReverseWriter's CheckPoint).
         self.writer_from = writer_from
@@ -267,9 +271,12 @@ class Replicator(object):
                     return None
                 if self._apply_enabled and self.prepared and self._queue:
                     unit = self._queue[0]
-                    wait = 0 if unit.skip else unit.commit_time + self.apply_latency - time.time()
+                    wait = 0 if unit.skip else max(unit.commit_time + self.apply_latency - time.time(),
+                                                   self._next_slot - time.monotonic())
                     if wait <= 0:
                         self._in_flight = True
+                        if self.apply_rate and not unit.skip:
+                            self._next_slot = max(self._next_slot, time.monotonic()) + 1.0 / self.apply_rate
                         return unit
                     self._cond.wait(min(wait, 0.5))
                 else:

@@ -1,8 +1,9 @@
-"""``make demo``: start the DTS emulator as a process with a migration task whose delay drains,
-run the DTS steps of a switchover (rehearsal/demo.yml) through ansible-playbook, and print what
-happened. Everything lives in a temporary directory and is stopped at the end, also on failure."""
+"""``python -m rehearsal dts --engine ENGINE``: the DTS steps of a switchover alone, for engines
+that have no local server here (SQL Server, Oracle, MongoDB) or to look at the DTS side only. The
+DTS emulator runs as a process with a migration task whose (scripted) delay drains; the steps of
+rehearsal/dts_steps.yml run through ansible-playbook, and a summary is printed. Everything lives
+in a temporary directory and is stopped at the end, also on failure."""
 
-import argparse
 import json
 import os
 import shutil
@@ -106,7 +107,7 @@ def summary(engine, endpoint, run, requests):
     job, reverse_job = info['jobs'][0], reverse['job']
     counts = Counter(request['action'] for request in requests)
     lines = [
-        'dtsops.switchover demo: the DTS steps of a switchover (engine %s), DTS emulator at %s' % (engine, endpoint),
+        'dtsops.switchover: the DTS steps of a switchover (engine %s), DTS emulator at %s' % (engine, endpoint),
         '',
         '  migration task   %s (%s), %s -> %s' % (job['job_id'], job['name'], job['source']['instance_id'], job['destination']['instance_id']),
         '  at the start     %s, phase %s, delay %s' % (job['status'], job['phase'], seconds(job['delay_seconds'])),
@@ -122,13 +123,14 @@ def summary(engine, endpoint, run, requests):
         '  DTS API requests %d: %s' % (len(requests), ', '.join('%s %d' % item for item in sorted(counts.items()))),
         '  RAM actions      %s' % ', '.join('dts:%s' % action for action in sorted(counts)),
         '',
-        'The database steps (fencing writes, the catch-up proof, moving the applications) are not part of this demo.',
+        'The database steps (fencing writes, the catch-up proof, moving the applications) are not part of these steps:',
+        'python -m rehearsal demo runs a whole switchover with real servers (MariaDB, PostgreSQL, Redis).',
     ]
     return '\n'.join(lines)
 
 
-def demo(engine, keep=False, stable_for=2.0):
-    workdir = tempfile.mkdtemp(prefix='dtsops-demo-')
+def run(engine, keep=False, stable_for=2.0):
+    workdir = tempfile.mkdtemp(prefix='dtsops-dts-steps-')
     process = None
     try:
         process, endpoint = start_emulator(workdir, engine)
@@ -137,7 +139,7 @@ def demo(engine, keep=False, stable_for=2.0):
         extra_vars = {'dts_access_key_id': ACCESS_KEY_ID, 'dts_access_key_secret': ACCESS_KEY_SECRET, 'dts_region': REGION,
                       'dts_endpoint': endpoint, 'dts_job_id': job['job_id'], 'stable_for': stable_for}
         os.mkdir(os.path.join(workdir, 'play'))
-        run = run_playbook(os.path.join(HERE, 'demo.yml'), extra_vars=extra_vars, workdir=os.path.join(workdir, 'play'))
+        run = run_playbook(os.path.join(HERE, 'dts_steps.yml'), extra_vars=extra_vars, workdir=os.path.join(workdir, 'play'))
         if run.rc != 0:
             failed = run.failed[0] if run.failed else {'task': '?', 'result': {'msg': run.stderr or run.stdout}}
             raise Failure('the playbook failed at "%s": %s' % (failed['task'], failed['result'].get('msg')))
@@ -146,24 +148,10 @@ def demo(engine, keep=False, stable_for=2.0):
             print('\nFiles kept in %s (emulator.log, play/).' % workdir)
         return 0
     except Failure as error:
-        sys.stderr.write('make demo: %s\n' % error)
+        sys.stderr.write('rehearsal dts: %s\n' % error)
         return 1
     finally:
         if process is not None:
             stop_emulator(process)
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m rehearsal', description='Local rehearsals of a dtsops.switchover switchover.')
-    commands = parser.add_subparsers(dest='command', required=True)
-    demo_command = commands.add_parser('demo', help='the DTS steps of a switchover against the DTS emulator')
-    demo_command.add_argument('--engine', choices=sorted(ENGINES), default='mysql', help='engine named in the emulated task (default mysql)')
-    demo_command.add_argument('--keep', action='store_true', help='keep the temporary directory (emulator log, playbook run)')
-    demo_command.add_argument('--stable-for', type=float, default=2.0, help='seconds the task must stay undelayed (default 2)')
-    args = parser.parse_args(argv)
-    os.environ.setdefault('ALIBABA_CLOUD_ECS_METADATA_DISABLED', 'true')
-    for variable in PROXY_VARIABLES:
-        os.environ.pop(variable, None)
-    return demo(args.engine, keep=args.keep, stable_for=args.stable_for)

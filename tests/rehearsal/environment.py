@@ -1,0 +1,310 @@
+"""A rehearsal environment: a source and a destination server, the DTS emulator replicating
+between them for real, the application writing, and the inventory an operator would write.
+
+    with Rehearsal('mysql', state_dir) as rehearsal:      # up() ... down(), also on failure
+        rehearsal.switchover()                              # ansible-playbook dtsops.switchover.switchover
+        rehearsal.write_on_destination()
+        result = rehearsal.verify()
+
+Files in ``state_dir``: inventory.yml, ansible.cfg, traffic/{stop,start}.yml (the traffic task
+files), load/ (control, status and journal of the load generator), emulator/ (its state file and
+log), switchover/ (the role's journal and reports), switchover.log (the playbook's output).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+
+from dts_emulator import Emulator
+from dts_emulator.replication.local import LocalPair
+
+from . import load as load_module
+from .kits import ACK, DATABASE, KITS
+from .verify import verify
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(HERE))
+# .../ansible_collections/dtsops/switchover -> the directory that holds ansible_collections
+BUILD_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_ROOT)))
+BIN = os.path.dirname(sys.executable)
+
+ACCESS_KEY_ID = 'LTAI5tRehearsalKey001'
+ACCESS_KEY_SECRET = 'rehearsal-secret-4b2d9e'
+REGION = 'cn-hangzhou'
+DURATIONS = {'precheck': 0.5, 'structure': 0.5, 'full': 1.0, 'reverse_precheck': 0.5}
+PROXY_VARIABLES = ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy')
+APP_HOST = 'loadgen'
+
+STOP_TASKS = '''---
+# Stop the application's writes to {{{{ switchover_target_role }}}} (the rehearsal's load generator).
+- name: Name this request
+  ansible.builtin.set_fact:
+    rehearsal_request: "stop-{{{{ now(utc=true).timestamp() }}}}-{{{{ 1000000 | random }}}}"
+
+- name: Tell the load generator to stop writing
+  ansible.builtin.copy:
+    dest: {control}
+    content: "{{{{ {{'action': 'stop', 'request': rehearsal_request}} | to_json }}}}\\n"
+    mode: "0600"
+
+- name: Wait until no writer writes any more
+  ansible.builtin.wait_for:
+    path: {status}
+    search_regex: '"done": "{{{{ rehearsal_request }}}}"'
+    timeout: 60
+'''
+
+START_TASKS = '''---
+# Start the application's writes against {{{{ switchover_target_role }}}} (the rehearsal's load generator).
+- name: Name this request
+  ansible.builtin.set_fact:
+    rehearsal_request: "start-{{{{ now(utc=true).timestamp() }}}}-{{{{ 1000000 | random }}}}"
+
+- name: Tell the load generator where to write
+  ansible.builtin.copy:
+    dest: {control}
+    content: "{{{{ {{'action': 'start', 'target': switchover_target_role, 'request': rehearsal_request}} | to_json }}}}\\n"
+    mode: "0600"
+
+- name: Wait until the writers write there
+  ansible.builtin.wait_for:
+    path: {status}
+    search_regex: '"done": "{{{{ rehearsal_request }}}}"'
+    timeout: 60
+'''
+
+
+class RehearsalError(Exception):
+    pass
+
+
+def clean_environment(extra=None):
+    environment = {key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES}
+    environment['ALIBABA_CLOUD_ECS_METADATA_DISABLED'] = 'true'
+    environment.update(extra or {})
+    return environment
+
+
+class Rehearsal(object):
+    """``engine``: mysql (MariaDB), postgresql or redis. ``catch_up``: the role's catch-up mode,
+    token or stable_window (``stable_window`` seconds). ``apply_latency``: seconds every change
+    waits in the emulator, as over a WAN. ``copy_seconds``: how long the task's full migration
+    lasts (the application writes meanwhile, so incremental migration starts behind), and
+    ``apply_rate``: transactions the destination takes per second (None: as fast as it can), which
+    sets how fast that backlog drains. ``out``: a stream for progress lines (None: quiet)."""
+
+    def __init__(self, engine, state_dir, catch_up='token', stable_window=2, apply_latency=0.05, copy_seconds=1.0, apply_rate=None,
+                 out=None):
+        if engine not in KITS:
+            raise RehearsalError('engine must be one of %s, got %r' % (', '.join(sorted(KITS)), engine))
+        if catch_up not in ('token', 'stable_window'):
+            raise RehearsalError('catch_up must be token or stable_window, got %r' % (catch_up,))
+        self.engine = engine
+        self.state_dir = os.path.abspath(state_dir)
+        self.catch_up = catch_up
+        self.stable_window = stable_window
+        self.apply_latency = apply_latency
+        self.copy_seconds = copy_seconds
+        self.apply_rate = apply_rate or None
+        self.out = out
+        self.pair = None
+        self.kit = None
+        self.emulator = None
+        self.job = None
+        self.load = None
+        self.playbook = None
+        self.switchover_seconds = None
+        self._emulator_log = None
+
+    def say(self, message):
+        if self.out is not None:
+            self.out.write(message + '\n')
+            self.out.flush()
+
+    def path(self, *parts):
+        return os.path.join(self.state_dir, *parts)
+
+    # -- up -----------------------------------------------------------------------------------
+
+    def up(self):
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _up(self):
+        for directory in ('load', 'emulator', 'switchover', 'traffic'):
+            os.makedirs(self.path(directory), exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        self.say('Starting a %s source and destination on loopback...' % KITS[self.engine].display)
+        self.pair = LocalPair(self.engine).start()
+        self.kit = KITS[self.engine](self.pair.source.params, self.pair.destination.params, self.pair.migration_user)
+        self.kit.prepare()
+
+        self._emulator_log = open(self.path('emulator', 'emulator.log'), 'a')
+        self.emulator = Emulator(accounts={ACCESS_KEY_ID: ACCESS_KEY_SECRET}, region=REGION, durations=dict(DURATIONS, full=self.copy_seconds),
+                                 state_file=self.path('emulator', 'state.json'), log=self._emulator_log,
+                                 replication={'credentials': self.pair.credentials, 'apply_latency': self.apply_latency,
+                                              'apply_rate': self.apply_rate}).start()
+        password = self.pair.migration_password
+        self.job = self.emulator.add_job(name=DATABASE, source=self.kit.endpoint('source', password),
+                                         destination=self.kit.endpoint('destination', password),
+                                         db_object=json.dumps({DATABASE: {'name': DATABASE, 'all': True}}))
+        # The application writes from before the task starts: the copy and the backlog are real.
+        self.load = load_module.LoadGenerator(self.kit, self.path('load')).start('source')
+        self.emulator.model.start(self.job)
+        self.say('DTS task %s started: precheck, structure, full copy (%s s), then incremental migration (emulator at %s).'
+                 % (self.job.job_id, self.copy_seconds, self.emulator.endpoint))
+        # The playbook may start now: it waits for the incremental phase and for the backlog to drain.
+        self._wait(lambda: self.emulator.replicator(self.job.job_id)['capturing'], 60, 'the task to start')
+        self._write_files()
+
+    def _wait(self, condition, timeout, what):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.job is not None and self.job.stage == 'failed':
+                raise RehearsalError('the DTS task failed: %s' % self.job.error_message)
+            if time.monotonic() > deadline:
+                raise RehearsalError('timed out after %d s waiting for %s' % (timeout, what))
+            time.sleep(0.05)
+
+    def _write_files(self):
+        paths = {'control': self.path('load', 'control.json'), 'status': self.path('load', 'status.json')}
+        for name, template in (('stop', STOP_TASKS), ('start', START_TASKS)):
+            with open(self.path('traffic', '%s.yml' % name), 'w') as stream:
+                stream.write(template.format(**paths))
+        with open(self.path('inventory.yml'), 'w') as stream:
+            stream.write('# The rehearsal unit, written as an operator writes it from the README.\n')
+            yaml.safe_dump(self.inventory(), stream, sort_keys=False, default_flow_style=False)
+        with open(self.path('ansible.cfg'), 'w') as stream:
+            stream.write('[defaults]\ncollections_path = %s\ninventory = %s\nretry_files_enabled = false\n'
+                         % (BUILD_ROOT, self.path('inventory.yml')))
+
+    def inventory(self):
+        local = {'ansible_connection': 'local', 'ansible_python_interpreter': '{{ ansible_playbook_python }}'}
+        unit = {
+            'switchover_job_id': self.job.job_id,
+            'switchover_dts': {'access_key_id': ACCESS_KEY_ID, 'access_key_secret': ACCESS_KEY_SECRET, 'region': REGION,
+                               'endpoint': self.emulator.endpoint, 'protocol': 'http'},
+        }
+        unit.update(self.kit.role_variables())
+        unit.update({
+            'switchover_fence_scope': 'accounts',
+            'switchover_catch_up': self.catch_up,
+            'switchover_token_create': True,
+            'switchover_stable_window': self.stable_window,
+            'switchover_max_delay': 1,
+            'switchover_poll_interval': 0.5,
+            'switchover_traffic': {'method': 'tasks', 'hosts': 'rehearsal_apps', 'stop_tasks': self.path('traffic', 'stop.yml'),
+                                   'start_tasks': self.path('traffic', 'start.yml')},
+            'switchover_state_dir': self.path('switchover'),
+        })
+        return {'all': {'children': {
+            'dts_units': {'vars': dict(local), 'hosts': {DATABASE: unit}},
+            'rehearsal_apps': {'vars': dict(local), 'hosts': {APP_HOST: None}},
+        }}}
+
+    # -- the switchover -----------------------------------------------------------------------
+
+    def playbook_command(self):
+        return [os.path.join(BIN, 'ansible-playbook'), 'dtsops.switchover.switchover', '-i', self.path('inventory.yml')]
+
+    def switchover(self, echo=False):
+        """Run the switchover playbook; its output goes to switchover.log (and to ``out`` with echo)."""
+        environment = clean_environment({'ANSIBLE_CONFIG': self.path('ansible.cfg'), 'ANSIBLE_COLLECTIONS_PATH': BUILD_ROOT,
+                                         'ANSIBLE_LOCAL_TEMP': self.path('ansible-tmp'), 'ANSIBLE_HOME': self.path('ansible-home')})
+        if not echo:
+            environment['ANSIBLE_NOCOLOR'] = '1'
+        self.say('Running: %s' % ' '.join(self.playbook_command()))
+        started = time.monotonic()
+        with open(self.path('switchover.log'), 'w') as log:
+            self.playbook = subprocess.Popen(self.playbook_command(), cwd=self.state_dir, env=environment, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+            try:
+                for line in self.playbook.stdout:
+                    log.write(line)
+                    if echo and self.out is not None:
+                        self.out.write(line)
+                rc = self.playbook.wait()
+            finally:
+                if self.playbook.poll() is None:
+                    # Interrupted: the playbook must not outlive the rehearsal.
+                    self.playbook.send_signal(signal.SIGINT)
+                    try:
+                        self.playbook.wait(30)
+                    except subprocess.TimeoutExpired:
+                        self.playbook.kill()
+                        self.playbook.wait()
+        self.switchover_seconds = round(time.monotonic() - started, 1)
+        return rc
+
+    def write_on_destination(self, writes=20, timeout=60):
+        """Let the application write ``writes`` times per writer on the destination (the role
+        started it there), then stop it."""
+        def enough():
+            done = {}
+            for entry in load_module.read_journal(self.load.journal_path):
+                if entry['side'] == 'destination' and entry['outcome'] == ACK:
+                    done[entry['writer']] = done.get(entry['writer'], 0) + 1
+            return len(done) == len(load_module.CONTROLLED) and min(done.values()) >= writes
+        self._wait(enough, timeout, 'the application to write on the destination')
+        self.stop_load()
+
+    def stop_load(self):
+        if self.load is not None:
+            self.load.stop()
+
+    def verify(self, timeout=60):
+        self.stop_load()
+        return verify(self.kit, self.load.journal_path, self.path('switchover'), catch_up=self.catch_up, timeout=timeout,
+                      playbook_rc=self.playbook.returncode if self.playbook else None, switchover_seconds=self.switchover_seconds,
+                      task_status=self.task_status)
+
+    def task_status(self, job_id):
+        job = self.emulator.job(job_id)
+        return job.status, job.delay_ms
+
+    def settings(self):
+        """What `python -m rehearsal verify` needs from another process (environment.json)."""
+        return {'engine': self.engine, 'catch_up': self.catch_up, 'kit': self.kit.settings(), 'job_id': self.job.job_id,
+                'emulator': self.emulator.endpoint, 'state_dir': self.state_dir}
+
+    # -- down ---------------------------------------------------------------------------------
+
+    def down(self):
+        """Stop everything that up() started; safe to call twice and after a partial up()."""
+        errors = []
+        for step in (self.stop_load, self._stop_emulator, self._stop_servers):
+            try:
+                step()
+            except Exception as error:  # pylint: disable=broad-except
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def _stop_emulator(self):
+        emulator, self.emulator = self.emulator, None
+        if emulator is not None:
+            emulator.stop()
+        if self._emulator_log is not None:
+            self._emulator_log.close()
+            self._emulator_log = None
+
+    def _stop_servers(self):
+        pair, self.pair = self.pair, None
+        if pair is not None:
+            pair.stop()
+
+    def __enter__(self):
+        return self.up()
+
+    def __exit__(self, *exc):
+        self.down()
+        return False

@@ -1,0 +1,165 @@
+"""What the rehearsal proves, from the load generator's journal, both databases and the role's
+report: every acknowledged write on the source is on the destination exactly once; every refused
+write was refused by the server and is nowhere; writes on the destination after the switch reach
+the source through the reverse task; the report has the write-unavailable window and the lag."""
+
+import collections
+import glob
+import json
+import os
+import time
+
+from .kits import ACK, FAILED, REFUSED, UNKNOWN
+from .load import read_journal
+
+LISTED = 5  # examples named per problem
+
+
+def _report(state_dir):
+    """The role's JSON report and journal of the unit (the newest), or (None, None)."""
+    reports = sorted(glob.glob(os.path.join(state_dir, 'reports', '*.json')), key=os.path.getmtime)
+    journals = [path for path in glob.glob(os.path.join(state_dir, '*.json')) if os.path.isfile(path)]
+    report = json.load(open(reports[-1])) if reports else None
+    journal = json.load(open(max(journals, key=os.path.getmtime))) if journals else None
+    return report, journal
+
+
+def _curve(samples, points=10):
+    delays = [sample.get('delay_ms') for sample in samples if sample.get('delay_ms') is not None]
+    if len(delays) > points:
+        step = (len(delays) - 1) / float(points - 1)
+        delays = [delays[int(round(index * step))] for index in range(points)]
+    return delays
+
+
+def _key(entry):
+    return (entry['writer'], entry['n'], entry['side'])
+
+
+def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=None, switchover_seconds=None, task_status=None):
+    """A JSON-safe result: ``ok``, ``problems`` (sentences), and the figures. ``task_status(job_id)``
+    gives (status, delay_ms) of a DTS task, for the summary."""
+    entries = read_journal(journal_path)
+    by_outcome = collections.defaultdict(list)
+    for entry in entries:
+        by_outcome[entry['outcome']].append(entry)
+    acked = by_outcome[ACK]
+    acked_destination = [entry for entry in acked if entry['side'] == 'destination']
+
+    # The reverse task needs a moment for the last writes on the destination.
+    deadline = time.monotonic() + timeout
+    while True:
+        source_rows, destination_rows = kit.rows('source'), kit.rows('destination')
+        if all(source_rows[_key(entry)] for entry in acked_destination) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+    problems = []
+
+    def problem(what, keys):
+        if keys:
+            problems.append('%d %s, e.g. %s' % (len(keys), what, ', '.join('%s#%d(%s)' % key for key in list(keys)[:LISTED])))
+
+    lost = [_key(e) for e in acked if e['side'] == 'source' and not destination_rows[_key(e)]]
+    lost += [_key(e) for e in acked if e['side'] == 'source' and not source_rows[_key(e)]]
+    lost_back = [_key(e) for e in acked_destination if not source_rows[_key(e)] or not destination_rows[_key(e)]]
+    duplicated = sorted(key for rows in (source_rows, destination_rows) for key, count in rows.items() if count > 1)
+    stored_after_refusal = [_key(e) for e in by_outcome[REFUSED] + by_outcome[FAILED]
+                            if source_rows[_key(e)] or destination_rows[_key(e)]]
+    unknown_on_one_side = [_key(e) for e in by_outcome[UNKNOWN] if bool(source_rows[_key(e)]) != bool(destination_rows[_key(e)])]
+    attempted = set(_key(e) for e in entries)
+    phantoms = sorted(key for rows in (source_rows, destination_rows) for key in rows if key not in attempted)
+    problem('acknowledged writes on the source missing on the destination (lost)', lost)
+    problem('acknowledged writes on the destination that did not reach the source through the reverse task', lost_back)
+    problem('writes stored more than once (duplicated)', duplicated)
+    problem('writes reported as refused that were stored anyway', stored_after_refusal)
+    problem('writes of unknown outcome stored on one side only', unknown_on_one_side)
+    problem('stored writes the application never made', phantoms)
+    last_source, last_destination = kit.last('source'), kit.last('destination')
+    if last_source != last_destination:
+        problems.append('the writers\' last numbers differ: source %s, destination %s' % (last_source, last_destination))
+
+    report, journal = _report(state_dir)
+    window = lag = None
+    outcome = journal.get('outcome') if journal else None
+    if playbook_rc not in (None, 0):
+        problems.append('ansible-playbook exited with %s (see switchover.log)' % playbook_rc)
+    if report is None:
+        problems.append('the role wrote no report in %s' % os.path.join(state_dir, 'reports'))
+    else:
+        window = report['write_unavailable']['seconds']
+        samples = report.get('lag_samples') or []
+        delays = [sample['delay_ms'] for sample in samples if sample.get('delay_ms') is not None]
+        lag = {'samples': len(samples), 'curve_ms': _curve(samples), 'max_ms': max(delays) if delays else None}
+        if window is None:
+            problems.append('the report has no write-unavailable window')
+        if not delays:
+            problems.append('the report has no lag samples')
+    if outcome != 'completed':
+        problems.append('the switchover journal says %s, not completed' % (outcome or 'nothing'))
+
+    refusals = collections.Counter(entry['error'] for entry in by_outcome[REFUSED])
+    tasks = {}
+    if task_status is not None and journal:
+        for name, job_id in (('forward', journal['data'].get('job_id')), ('reverse', journal['data'].get('reverse_job_id'))):
+            if job_id:
+                status, delay_ms = task_status(job_id)
+                tasks[name] = {'job_id': job_id, 'status': status, 'delay_ms': delay_ms}
+    return {
+        'ok': not problems,
+        'problems': problems,
+        'engine': kit.engine,
+        'catch_up': catch_up or (journal or {}).get('data', {}).get('catch_up_mode'),
+        'outcome': outcome,
+        'playbook_rc': playbook_rc,
+        'switchover_seconds': switchover_seconds,
+        'writes': {
+            'attempted': len(entries),
+            'acknowledged': {'source': len(acked) - len(acked_destination), 'destination': len(acked_destination)},
+            'refused': len(by_outcome[REFUSED]),
+            'failed_before_commit': len(by_outcome[FAILED]),
+            'unknown_outcome': len(by_outcome[UNKNOWN]),
+            'lost': len(lost) + len(lost_back),
+            'duplicated': len(duplicated),
+            'reverse_delivered': sum(1 for e in acked_destination if source_rows[_key(e)]),
+        },
+        'refusals': dict(refusals.most_common(3)),
+        'write_unavailable_seconds': window,
+        'lag': lag,
+        'tasks': tasks,
+    }
+
+
+def _seconds(value):
+    return '-' if value is None else '%.2f s' % value
+
+
+def summary(result, title):
+    """A short readable summary of a verification result."""
+    writes = result['writes']
+    lag = result['lag'] or {}
+    curve = ' '.join('%.2f' % (ms / 1000.0) for ms in lag.get('curve_ms') or []) or '-'
+    lines = [
+        title,
+        '',
+        '  switchover        %s in %s (ansible-playbook rc %s), catch-up %s' % (result['outcome'], _seconds(result['switchover_seconds']),
+                                                                                 result['playbook_rc'], result['catch_up']),
+        '  write-unavailable %s (fence -> applications on the destination)' % _seconds(result['write_unavailable_seconds']),
+        '  lag (s)           %s  (%d samples, max %s)' % (curve, lag.get('samples', 0),
+                                                        _seconds(lag['max_ms'] / 1000.0) if lag.get('max_ms') is not None else '-'),
+        '  acknowledged      %d on the source, %d on the destination (%d of them back on the source via the reverse task)'
+        % (writes['acknowledged']['source'], writes['acknowledged']['destination'], writes['reverse_delivered']),
+        '  refused           %d by the server%s' % (writes['refused'], (': ' + '; '.join(
+            '%dx %s' % (count, message[:90]) for message, count in result['refusals'].items())) if result['refusals'] else ''),
+        '  lost %d, duplicated %d, outcome unknown %d, failed before commit %d'
+        % (writes['lost'], writes['duplicated'], writes['unknown_outcome'], writes['failed_before_commit']),
+    ]
+    for name, task in sorted(result['tasks'].items()):
+        lines.append('  %-17s %s %s, delay %d ms' % (name + ' task', task['job_id'], task['status'], task['delay_ms']))
+    lines.append('')
+    if result['ok']:
+        lines.append('OK: every acknowledged write arrived exactly once, in both directions; refused writes were refused by the server.')
+    else:
+        lines.append('FAILED:')
+        lines.extend('  - ' + problem for problem in result['problems'])
+    return '\n'.join(lines)
