@@ -325,7 +325,8 @@ def test_force_unlock_without_the_record(redis_server, redis_apps, engines, fast
     wait_for(lambda: blocked_clients(redis_server), 'the write to be paused')
 
     fresh = engines(RedisEngine, redis_server.params)
-    instance = fresh.unfenced_record('instance', options={'state_dir': fast['state_dir']})
+    # No state_dir either: the keeper's state file is not found, its process is (by its nonce).
+    instance = fresh.unfenced_record('instance')
     accounts = fresh.unfenced_record('accounts', [app.user])
     assert [c['kind'] for c in fresh.unfence(instance)] == ['client_pause']
     assert isinstance(pending.finish(), redis_py.ConnectionError)  # dropped, as by default

@@ -761,9 +761,32 @@ class RedisEngine(Engine):
         status['connected'] = any(k['client_name'] == keeper.get('client_name') for k in self._keepers())
         return status
 
+    @staticmethod
+    def _find_keeper_pid(nonce):
+        """The pid of the keeper with ``nonce`` running on this host, found in /proc (when the
+        record or its state file is not at hand), or None."""
+        marker = b'\0' + nonce.encode() + b'\0'
+        try:
+            pids = [int(entry) for entry in os.listdir('/proc') if entry.isdigit()]
+        except OSError:
+            return None
+        for pid in pids:
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as stream:
+                    cmdline = stream.read()
+            except OSError:
+                continue
+            if cmdline.endswith(marker) and RedisEngine._pid_is_keeper(pid, nonce):
+                return pid
+        return None
+
     def _stop_keeper(self, keeper):
         """Stop the keeper: stop file + SIGTERM when it runs here, and CLIENT KILL of its
         connection (which stops it from anywhere). Returns True when it was still active."""
+        if not keeper.get('pid') and keeper.get('nonce'):
+            pid = self._find_keeper_pid(keeper['nonce'])
+            if pid:
+                keeper = dict(keeper, pid=pid, host=socket.gethostname())
         local = keeper.get('host') == socket.gethostname()
         alive = local and self._pid_is_keeper(keeper.get('pid'), keeper.get('nonce', ''))
         if alive and (self.keeper_status(keeper).get('state') or {}).get('status') == 'stopped':
