@@ -1,4 +1,4 @@
-"""Pure helpers of the mysql engine: write detection, masking, account names, host patterns."""
+"""Pure functions of the mysql engine: write detection, masking, account names, host patterns."""
 
 import pytest
 

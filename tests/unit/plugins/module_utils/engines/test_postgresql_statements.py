@@ -1,4 +1,4 @@
-"""Pure helpers of the postgresql engine, and its missing-driver path."""
+"""Pure functions of the postgresql engine, and its missing-driver path."""
 
 import pytest
 

@@ -1,5 +1,5 @@
 """Redis engine paths that the Redis 7 server here cannot show: old servers without CLIENT PAUSE
-WRITE (before 6.2) or ACL users (before 6.0), a missing driver, and the pure helpers.
+WRITE (before 6.2) or ACL users (before 6.0), a missing driver, and the pure functions.
 
 ``redis.Redis`` is patched to return :class:`FakeRedis`, which answers the few commands these
 paths send and logs them."""
