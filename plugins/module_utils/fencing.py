@@ -11,6 +11,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
 # Module option -> the engines that understand it (passed to Engine.fence() as ``options``).
 ENGINE_OPTIONS = {
     'lease': ('redis',),
+    'queued_writes': ('redis',),
     'databases': ('sqlserver',),
 }
 

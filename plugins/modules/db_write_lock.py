@@ -82,6 +82,17 @@ options:
         without hearing from an unlock; after that the pause ends by itself, so a lost controller
         never leaves Redis paused. Defaults to the engine's lease (see the Redis engine guide).
     type: int
+  queued_writes:
+    description:
+      - Redis only, O(scope=instance). What happens at the unlock to the writes that clients sent
+        while the server was paused (Redis holds them back, it does not refuse them).
+      - V(drop) ends those clients before the pause is lifted, so their writes never run (after a
+        switchover they belong to the destination). V(execute) lets them run (an aborted switchover).
+      - Recorded in the fence record; the unlock uses the value of the record.
+      - A client library that retries on a lost connection (redis-py does by default) sends a dropped
+        write again once the pause is lifted; only the switch of its traffic stops that.
+    type: str
+    choices: [drop, execute]
   databases:
     description:
       - SQL Server only, O(scope=instance). The databases to make read-only; all user databases
@@ -103,31 +114,44 @@ attributes:
       - The values the fence changes (Engine fence state) before and after; in check mode the after
         side is predicted from the record.
 notes:
-  - "Statements per engine and scope, and the minimum privileges of O(login_user):"
-  - "B(mysql), instance: C(SET GLOBAL read_only = ON), and C(super_read_only = ON) on MySQL 5.7+ (not
-    MariaDB, where accounts with C(READ ONLY ADMIN) or C(SUPER) still write); C(KILL CONNECTION) of sessions
-    with open write transactions. Needs C(SUPER) or C(SYSTEM_VARIABLES_ADMIN) (MariaDB C(READ ONLY ADMIN)),
-    C(CONNECTION_ADMIN)/C(PROCESS)."
-  - "B(mysql), accounts: C(ALTER USER ... ACCOUNT LOCK) and C(KILL CONNECTION) of their sessions. Needs
-    C(CREATE USER) and C(CONNECTION ADMIN) or C(SUPER), C(PROCESS)."
-  - "B(postgresql), instance: C(ALTER SYSTEM SET default_transaction_read_only = on), C(pg_reload_conf()),
-    C(pg_terminate_backend()) of sessions with open write transactions. Needs a superuser (or C(ALTER SYSTEM)
-    granted on that parameter, PostgreSQL 15+, and C(pg_signal_backend))."
-  - "B(postgresql), accounts: C(ALTER ROLE ... NOLOGIN), C(pg_terminate_backend()) of their sessions. Needs
-    C(CREATEROLE) (superuser for superuser roles) and C(pg_signal_backend)."
-  - "B(redis), instance: C(CLIENT PAUSE <ms> WRITE) renewed by a keeper process until unlock or O(lease).
-    Redis 6.2+. Needs the C(client) command (C(+client|pause)) for the ACL user."
-  - "B(redis), accounts: C(ACL SETUSER <user> -@write), C(CLIENT KILL USER <user>). Needs C(+acl) and C(+client)."
-  - "B(sqlserver), instance: C(ALTER DATABASE [db] SET READ_ONLY WITH ROLLBACK IMMEDIATE) per database.
-    Needs C(ALTER) on each database (C(db_owner)). Accounts: C(ALTER LOGIN [x] DISABLE), C(KILL <spid>).
-    Needs C(ALTER ANY LOGIN) and C(ALTER ANY CONNECTION)."
-  - "B(oracle), instance: C(ALTER SYSTEM ENABLE RESTRICTED SESSION) and C(ALTER SYSTEM KILL SESSION) of
-    sessions without C(RESTRICTED SESSION). Needs C(ALTER SYSTEM). Accounts: C(ALTER USER x ACCOUNT LOCK)
-    and C(ALTER SYSTEM KILL SESSION). Needs C(ALTER USER) and C(ALTER SYSTEM)."
-  - "B(mongodb), instance: C(setUserWriteBlockMode) (MongoDB 6.0+). Needs C(setUserWriteBlockMode) and
-    C(bypassWriteBlockingMode) (for the catch-up token). Accounts: C(revokeRolesFromUser) of the roles
-    that write, C(killOp)/C(killSessions). Needs C(revokeRole)/C(grantRole) and C(killop)."
-  - The engine guides in docs/engines/ give the details and what was verified against real servers.
+  - "What runs, per engine and scope, and the minimum privileges of O(login_user) (the engine guides in
+    docs/engines/ have the full tables; the minimum sets were verified on MariaDB 10.11, PostgreSQL 15 and
+    Redis 7, and on the drivers' APIs with fakes for SQL Server, Oracle and MongoDB):"
+  - "B(mysql instance): C(SET GLOBAL read_only = ON), and C(super_read_only = ON) where the server has it
+    (MySQL 5.7+); C(KILL CONNECTION) of sessions with an open write transaction. MariaDB: C(READ_ONLY ADMIN)
+    (not C(SUPER)), C(PROCESS), C(CONNECTION ADMIN). MySQL 8: C(SYSTEM_VARIABLES_ADMIN), C(PROCESS),
+    C(CONNECTION_ADMIN). On MariaDB, accounts with C(READ_ONLY ADMIN) (C(ALL PRIVILEGES ON *.*) includes it)
+    still write: fence such accounts with O(scope=accounts)."
+  - "B(mysql accounts): C(ALTER USER ... ACCOUNT LOCK) (MySQL 5.7.6+, MariaDB 10.4.2+), C(KILL CONNECTION) of
+    their sessions. C(CREATE USER), C(SELECT) on C(mysql.global_priv) (MariaDB) or C(mysql.user) (MySQL),
+    C(PROCESS), C(CONNECTION ADMIN)."
+  - "B(postgresql instance): C(ALTER SYSTEM SET default_transaction_read_only = on), C(pg_reload_conf()),
+    C(pg_terminate_backend()) of sessions that may still write; undo restores the previous
+    C(postgresql.auto.conf) entry or C(ALTER SYSTEM RESET). A superuser, or on 15+ C(ALTER SYSTEM) on that
+    parameter, C(SELECT) on C(pg_file_settings), C(EXECUTE) on C(pg_show_all_file_settings()) and
+    C(pg_reload_conf()), plus C(pg_read_all_stats) and C(pg_signal_backend)."
+  - "B(postgresql accounts): C(ALTER ROLE ... NOLOGIN), C(pg_terminate_backend()) of their sessions.
+    C(CREATEROLE) (superuser for superuser roles), C(pg_read_all_stats), C(pg_signal_backend)."
+  - "B(redis instance): C(CLIENT PAUSE <ms> WRITE) (Redis 6.2+) renewed by a detached keeper process until the
+    unlock or the O(lease); writes of other clients wait (they are not refused). The unlock ends the
+    clients whose write waits (O(queued_writes=drop)) in the same transaction as C(CLIENT UNPAUSE).
+    C(+client|pause), C(+client|unpause), C(+client|list), C(+client|kill), C(+multi), C(+exec)."
+  - "B(redis accounts): C(ACL SETUSER <user> -@write), C(CLIENT KILL USER <user>); undo restores the user's
+    command rules (never its passwords). C(+acl|getuser), C(+acl|setuser), C(+client|list), C(+client|kill)."
+  - "B(sqlserver instance): C(ALTER DATABASE [db] SET READ_ONLY WITH ROLLBACK IMMEDIATE) per database
+    (O(databases), or all user databases). C(ALTER) on each database (db_owner), C(VIEW SERVER STATE).
+    B(sqlserver accounts): C(ALTER LOGIN [x] DISABLE), C(KILL <spid>). C(ALTER ANY LOGIN),
+    C(ALTER ANY CONNECTION), C(VIEW SERVER STATE)."
+  - "B(oracle instance): C(ALTER SYSTEM ENABLE RESTRICTED SESSION) and C(ALTER SYSTEM KILL SESSION) of the
+    sessions without C(RESTRICTED SESSION). C(ALTER SYSTEM), C(RESTRICTED SESSION), C(SELECT_CATALOG_ROLE).
+    B(oracle accounts): C(ALTER USER x ACCOUNT LOCK), C(ALTER SYSTEM KILL SESSION). C(ALTER USER),
+    C(ALTER SYSTEM), C(SELECT_CATALOG_ROLE)."
+  - "B(mongodb instance): C(setUserWriteBlockMode) (MongoDB 6.0+, replica set or sharded cluster), ending
+    sessions with open transactions. clusterMonitor, hostManager and a role with C(setUserWriteBlockMode)
+    (backup, restore or root). B(mongodb accounts): C(revokeRolesFromUser) of the roles that write,
+    C(killAllSessionsByPattern). userAdminAnyDatabase, hostManager, clusterMonitor."
+  - O(force=true) needs the engine to compute the values of an unfenced server; engines without it fail
+    with a message saying to unlock with the fence record.
 seealso:
   - module: dtsops.switchover.db_sessions_quiesced
   - module: dtsops.switchover.db_caught_up
@@ -282,6 +306,7 @@ def main():
         fence=dict(type='dict'),
         force=dict(type='bool', default=False),
         lease=dict(type='int'),
+        queued_writes=dict(type='str', choices=['drop', 'execute']),
         databases=dict(type='list', elements='str'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

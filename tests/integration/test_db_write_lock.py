@@ -6,8 +6,11 @@ not only what the module reports.
 
 import os
 import sys
+import threading
 
 import pytest
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from localdb import free_port
 from test_db_apps import KINDS, MARIADB_ACCOUNT_LOCKED, MARIADB_CONNECTION_GONE, MARIADB_READ_ONLY, PG_READ_ONLY
@@ -337,3 +340,40 @@ def test_password_never_in_verbose_output(request, which):
     output = run.stdout + run.stderr
     assert server.password not in output
     assert 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in output
+
+
+@pytest.mark.parametrize('queued_writes', ['drop', 'execute'])
+def test_redis_writes_held_back_by_the_pause_are_dropped_or_run(redis_apps, queued_writes):
+    account = redis_apps.make()[0]
+    server = account.server
+    key = account.prefix + 'held-back'
+    run = play([task('fence', 'db_write_lock', lock_args(server, scope='instance', queued_writes=queued_writes))])
+    assert run.rc == 0, run
+    record = run.task('fence')['fence']
+    assert record['extra']['queued_writes'] == queued_writes
+
+    outcome = {}
+    # Without retries: redis-py would otherwise send a dropped write again on a new connection.
+    client = account.connect(socket_timeout=60, retry=Retry(NoBackoff(), 0))
+
+    def write():
+        try:
+            outcome['reply'] = client.set(key, 'written-during-the-fence')
+        except Exception as exc:  # the client is ended when its write is dropped
+            outcome['error'] = exc
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    wait_until(lambda: any('user=%s' % account.user in line and 'cmd=set' in line and 'flags=b' in line
+                           for line in server.command('CLIENT', 'LIST').splitlines()), 'the write to be held back')
+    run = play([task('lift', 'db_write_lock', lock_args(server, state='unlocked', fence='{{ record }}'))],
+               extra_vars={'record': record})
+    writer.join(30)
+    assert run.rc == 0, run
+    restored = run.task('lift')['restored']
+    if queued_writes == 'drop':
+        assert 'error' in outcome and server.command('EXISTS', key) == 0
+        assert len(restored[0]['dropped_sessions']) == 1
+    else:
+        assert outcome.get('reply') is True and server.command('GET', key) == 'written-during-the-fence'
+        assert restored[0]['dropped_sessions'] == []
+    client.close()

@@ -53,6 +53,8 @@ RECORD = {'engine': 'mysql', 'scope': 'instance', 'changes': [{'kind': 'global_v
      'accounts dts@% are also in exclude_users: the migration account must not be fenced.'),
     (dict(scope='instance', lease=60), 'lease applies to the redis engine only, not to mysql.'),
     (dict(scope='instance', databases=['shop']), 'databases applies to the sqlserver engine only, not to mysql.'),
+    (dict(scope='instance', queued_writes='execute'), 'queued_writes applies to the redis engine only, not to mysql.'),
+    (dict(scope='instance', queued_writes='later'), 'value of queued_writes must be one of: drop, execute, got: later'),
     (dict(scope='instance', state='open'), 'value of state must be one of: locked, unlocked, got: open'),
 ])
 def test_bad_options_fail_with_one_clear_message(run_module, server, extra, message):
@@ -64,8 +66,8 @@ def test_bad_options_fail_with_one_clear_message(run_module, server, extra, mess
 
 def test_engine_options_reach_the_engine(run_module, fake_engines):  # noqa: F811
     add_server(6379)
-    result = run_module(db_write_lock, connection(6379, engine='redis', scope='instance', lease=90))
-    assert result['fence']['extra'] == {'lease': 90}
+    result = run_module(db_write_lock, connection(6379, engine='redis', scope='instance', lease=90, queued_writes='execute'))
+    assert result['fence']['extra'] == {'lease': 90, 'queued_writes': 'execute'}
 
 
 # -- lock and unlock ------------------------------------------------------------------------
