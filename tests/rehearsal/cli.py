@@ -57,14 +57,15 @@ def demo(args):
     rehearsal = Rehearsal(args.engine, state_dir, catch_up=args.catch_up, stable_window=args.stable_window,
                           apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate, out=out)
     previous = signal.signal(signal.SIGTERM, _on_signal)
+    result = None
     try:
+        rehearsal.say('Rehearsal files in %s%s.' % (state_dir, '' if args.keep else ' (removed at the end)'))
         rehearsal.up()
         rc = rehearsal.switchover(echo=not args.quiet)
         if rc == 0:
             rehearsal.say('Switched over: the application writes on the destination; checking every write...')
             rehearsal.write_on_destination()
         result = rehearsal.verify()
-        _write_json(args.json, result)
         print(summary(result, _title(args.engine, args.catch_up)))
         return 0 if result['ok'] else 1
     except (KeyboardInterrupt, Interrupted) as error:
@@ -74,6 +75,7 @@ def demo(args):
         sys.stderr.write('rehearsal: %s\n' % error)
         return 1
     finally:
+        servers = rehearsal.server_directories()
         try:
             rehearsal.down()
         finally:
@@ -82,6 +84,9 @@ def demo(args):
                 print('Files kept in %s (inventory.yml, switchover.log, switchover/reports, load/journal.jsonl).' % state_dir)
             else:
                 shutil.rmtree(state_dir, ignore_errors=True)
+            if result is not None:
+                # What was started, for a check that nothing is left.
+                _write_json(args.json, dict(result, state_dir=state_dir, server_directories=servers))
 
 
 # -- up / serve / verify / down ---------------------------------------------------------------

@@ -107,7 +107,7 @@ def summary(engine, endpoint, run, requests):
     job, reverse_job = info['jobs'][0], reverse['job']
     counts = Counter(request['action'] for request in requests)
     lines = [
-        'dtsops.switchover: the DTS steps of a switchover (engine %s), DTS emulator at %s' % (engine, endpoint),
+        'dtsops.switchover demo: the DTS steps of a switchover (engine %s), DTS emulator at %s' % (engine, endpoint),
         '',
         '  migration task   %s (%s), %s -> %s' % (job['job_id'], job['name'], job['source']['instance_id'], job['destination']['instance_id']),
         '  at the start     %s, phase %s, delay %s' % (job['status'], job['phase'], seconds(job['delay_seconds'])),
@@ -130,7 +130,7 @@ def summary(engine, endpoint, run, requests):
 
 
 def run(engine, keep=False, stable_for=2.0):
-    workdir = tempfile.mkdtemp(prefix='dtsops-dts-steps-')
+    workdir = tempfile.mkdtemp(prefix='dtsops-demo-')
     process = None
     try:
         process, endpoint = start_emulator(workdir, engine)

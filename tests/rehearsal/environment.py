@@ -121,6 +121,12 @@ class Rehearsal(object):
         self.switchover_seconds = None
         self._emulator_log = None
 
+    def server_directories(self):
+        """The throwaway servers' directories (removed when they stop)."""
+        if self.pair is None:
+            return []
+        return [server.basedir for server in (self.pair.source, self.pair.destination) if server.basedir]
+
     def say(self, message):
         if self.out is not None:
             self.out.write(message + '\n')
@@ -145,6 +151,8 @@ class Rehearsal(object):
         os.chmod(self.state_dir, 0o700)
         self.say('Starting a %s source and destination on loopback...' % KITS[self.engine].display)
         self.pair = LocalPair(self.engine).start()
+        self.say('Source 127.0.0.1:%d, destination 127.0.0.1:%d (migration account %s).'
+                 % (self.pair.source.port, self.pair.destination.port, self.pair.migration_user))
         self.kit = KITS[self.engine](self.pair.source.params, self.pair.destination.params, self.pair.migration_user)
         self.kit.prepare()
 
@@ -160,8 +168,8 @@ class Rehearsal(object):
         # The application writes from before the task starts: the copy and the backlog are real.
         self.load = load_module.LoadGenerator(self.kit, self.path('load')).start('source')
         self.emulator.model.start(self.job)
-        self.say('DTS task %s started: precheck, structure, full copy (%s s), then incremental migration (emulator at %s).'
-                 % (self.job.job_id, self.copy_seconds, self.emulator.endpoint))
+        self.say('DTS emulator 127.0.0.1:%d: task %s started: precheck, structure, full copy (%s s), then incremental migration.'
+                 % (self.emulator.port, self.job.job_id, self.copy_seconds))
         # The playbook may start now: it waits for the incremental phase and for the backlog to drain.
         self._wait(lambda: self.emulator.replicator(self.job.job_id)['capturing'], 60, 'the task to start')
         self._write_files()
@@ -232,6 +240,7 @@ class Rehearsal(object):
                     log.write(line)
                     if echo and self.out is not None:
                         self.out.write(line)
+                        self.out.flush()
                 rc = self.playbook.wait()
             finally:
                 if self.playbook.poll() is None:

@@ -46,11 +46,12 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
     acked = by_outcome[ACK]
     acked_destination = [entry for entry in acked if entry['side'] == 'destination']
 
-    # The reverse task needs a moment for the last writes on the destination.
+    # Replication needs a moment for the last writes: the reverse task for those on the destination,
+    # the forward task for those on the source when it still runs (no switchover yet).
     deadline = time.monotonic() + timeout
     while True:
         source_rows, destination_rows = kit.rows('source'), kit.rows('destination')
-        if all(source_rows[_key(entry)] for entry in acked_destination) or time.monotonic() > deadline:
+        if all(source_rows[_key(entry)] and destination_rows[_key(entry)] for entry in acked) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
 
