@@ -74,8 +74,17 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - "Privileges: on the source, write (C(INSERT), or the engine's equivalent) on the token object, and
-    C(CREATE) in its schema with O(create=true); on the destination, read (C(SELECT)) on it."
+  - "What the token is, per engine, and the privileges of the admin accounts, O(source.login_user) and O(destination.login_user) (details in docs/engines/):"
+  - "B(mysql), B(postgresql), B(sqlserver), B(oracle): a row (token primary key, time written) in a table;
+    C(INSERT) on it at the source, C(SELECT) at the destination, C(CREATE) in the schema with O(create=true).
+    While the source is fenced, MariaDB needs C(READ_ONLY ADMIN) and MySQL C(CONNECTION_ADMIN) (and
+    C(SYSTEM_VARIABLES_ADMIN), to lift C(super_read_only) around the write); PostgreSQL needs nothing more
+    (the admin session is not read-only); SQL Server and Oracle are described in their guides."
+  - "B(redis): the key C(<token_object>:<token>); C(+set) at the source, C(+exists) at the destination. Under
+    the instance fence the write runs in one pipeline of C(CLIENT UNPAUSE), C(SET), C(CLIENT PAUSE), so
+    C(+client|unpause) and C(+client|pause) too."
+  - "B(mongodb): a document C({_id: token}) in the collection C(database.collection); C(insert) at the
+    source (C(bypassWriteBlockingMode) under the instance fence), C(find) at the destination."
   - The token is never deleted by this module, so the proof stays visible on both sides. The objects
     hold one row or key per run.
 seealso:

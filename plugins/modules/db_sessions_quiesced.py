@@ -90,8 +90,20 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - What each engine lists, and the privileges needed to see every session and to end one, are in
-    the engine guides (docs/engines/) and in the notes of M(dtsops.switchover.db_write_lock).
+  - "How each engine tells a writing session, and the privileges of O(login_user) to see every session and
+    to end one (details in the engine guides, docs/engines/):"
+  - "B(mysql): C(information_schema.PROCESSLIST) with C(INNODB_TRX); writing means rows modified in an open
+    transaction or a running write statement. C(PROCESS); C(KILL CONNECTION) needs C(CONNECTION ADMIN)
+    (MySQL C(CONNECTION_ADMIN)) or C(SUPER)."
+  - "B(postgresql): client backends of C(pg_stat_activity); writing means a transaction id is assigned or a
+    write statement runs. C(pg_read_all_stats) (or C(pg_monitor)); C(pg_terminate_backend()) needs
+    C(pg_signal_backend) (only a superuser ends a superuser's session)."
+  - "B(redis): C(CLIENT LIST); writing means a C(MULTI) with queued commands, or a write command within the
+    last second. C(+client|list), C(+command|info), C(+acl|getuser); C(CLIENT KILL ID) needs C(+client|kill)."
+  - "B(sqlserver): C(sys.dm_exec_sessions) with the transaction DMVs. C(VIEW SERVER STATE); C(KILL) needs
+    C(ALTER ANY CONNECTION). B(oracle): C(v$session) with C(v$transaction). C(SELECT_CATALOG_ROLE);
+    C(ALTER SYSTEM KILL SESSION) needs C(ALTER SYSTEM). B(mongodb): C(currentOp). C(inprog)
+    (clusterMonitor); C(killOp)/C(killSessions) need C(killop) and C(killAnySession) (hostManager)."
   - Statements of other sessions are returned with password literals masked, cut at 1024 characters.
 seealso:
   - module: dtsops.switchover.db_write_lock
