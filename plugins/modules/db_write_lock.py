@@ -150,8 +150,6 @@ notes:
     sessions with open transactions. clusterMonitor, hostManager and a role with C(setUserWriteBlockMode)
     (backup, restore or root). B(mongodb accounts): C(revokeRolesFromUser) of the roles that write,
     C(killAllSessionsByPattern). userAdminAnyDatabase, hostManager, clusterMonitor."
-  - O(force=true) needs the engine to compute the values of an unfenced server; engines without it fail
-    with a message saying to unlock with the fence record.
 seealso:
   - module: dtsops.switchover.db_sessions_quiesced
   - module: dtsops.switchover.db_caught_up

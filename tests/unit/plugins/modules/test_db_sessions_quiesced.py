@@ -216,7 +216,7 @@ def test_unexpected_driver_error_is_one_line_with_its_type(run_module, server):
 
 def test_password_never_in_output(run_module, server):
     server.add_session('shop_app', writing=True)
-    for result in (run_module(db_sessions_quiesced, args()), run_module(db_sessions_quiesced, args(timeout=0))):
+    for result in (run_module(db_sessions_quiesced, args(timeout=0.05)), run_module(db_sessions_quiesced, args(kill=True, accounts=['shop_app']))):
         assert PASSWORD not in json.dumps(result)
 
 

@@ -174,13 +174,6 @@ def ended_statements(kind, statements, session_id):
     return [s for s in statements if s == text or (kind == 'redis' and s.startswith(text))]
 
 
-@pytest.mark.parametrize('kind', [
-    pytest.param('mariadb', marks=pytest.mark.xfail(strict=True, reason=(
-        'engines/mysql.py fence() evaluates set(self.end_sessions(victims)) inside the list comprehension, so it ends '
-        'every victim once per victim and drops from the report those the server already removed'))),
-    'postgresql',
-    'redis',
-])
 def test_every_ended_session_is_reported_and_ended_once(apps):
     app = apps()[0]
     connections = [app.connect() for dummy in range(3)]
@@ -198,6 +191,31 @@ def test_every_ended_session_is_reported_and_ended_once(apps):
     run = play([task('lift', 'db_write_lock', lock_args(app.server, state='unlocked', fence='{{ record }}'))],
                extra_vars={'record': result['fence']})
     assert run.task('lift')['changed'] is True
+
+
+@pytest.mark.parametrize('scope', ['accounts', 'instance'])
+def test_force_unlock_without_the_record(apps, scope):
+    app = apps()[0]
+    server = app.server
+    state = app.account_state if scope == 'accounts' else (lambda: instance_state(app.kind, server))
+    unfenced = state()
+    scoped = dict(scope=scope, accounts=[app.user] if scope == 'accounts' else [])
+    run = play([task('fence', 'db_write_lock', lock_args(server, **scoped))])
+    assert run.rc == 0 and state() != unfenced, run
+    # The record is lost: a new run unlocks from the scope alone.
+    run = play([
+        task('would force', 'db_write_lock', lock_args(server, state='unlocked', force=True, **scoped), check_mode=True),
+        task('force', 'db_write_lock', lock_args(server, state='unlocked', force=True, **scoped)),
+        task('force again', 'db_write_lock', lock_args(server, state='unlocked', force=True, **scoped)),
+    ])
+    assert run.rc == 0, run
+    assert run.task('would force')['changed'] is True
+    assert run.task('force')['changed'] is True and run.task('force')['fence']['extra']['forced'] is True
+    assert run.task('force again')['changed'] is False
+    assert state() == unfenced
+    conn = app.connect()
+    app.write(conn, 'after-force')
+    conn.close()
 
 
 @pytest.mark.parametrize('scope', ['accounts', 'instance'])
