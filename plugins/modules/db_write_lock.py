@@ -40,8 +40,8 @@ options:
     choices: [instance, accounts]
   accounts:
     description:
-      - The application accounts to fence with O(scope=accounts). Required with that scope, and
-        not allowed with O(scope=instance).
+      - The application accounts to fence with O(scope=accounts). Required with that scope;
+        ignored (with a warning) with O(scope=instance).
       - MySQL accounts are written C(user@host), or C(user) for every host of that user. PostgreSQL
         roles, Redis ACL users, SQL Server logins, Oracle users and MongoDB users (C(user@authdb),
         or C(user) for the C(admin) database) are written by name.
@@ -281,7 +281,9 @@ def check_options(module):
         if scope == 'accounts' and not params['accounts']:
             module.fail_json(msg='scope=accounts needs accounts: the application accounts to fence.')
         if scope == 'instance' and params['accounts']:
-            module.fail_json(msg='accounts is for scope=accounts; scope=instance fences the whole server.')
+            # Often set once for a whole play (module_defaults, a role variable): not an error.
+            module.warn('accounts is not used with scope=instance, which fences the whole server.')
+            params['accounts'] = []
     excluded = set(params['exclude_users'])
     clash = [a for a in params['accounts'] if a in excluded or account_user(a) in excluded]
     if clash:

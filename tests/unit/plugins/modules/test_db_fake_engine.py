@@ -9,6 +9,7 @@ import copy
 
 import pytest
 
+from ansible.module_utils.common import warnings
 from ansible_collections.dtsops.switchover.plugins.module_utils import db
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
     Engine,
@@ -206,8 +207,10 @@ class FakeNoForceEngine(FakeEngine):
 
 @pytest.fixture
 def fake_engines(monkeypatch):
-    """Register the fake engines for every engine name and start with no server."""
+    """Register the fake engines for every engine name and start with no server. Module warnings
+    are process-wide in ansible-core: a module run in-process must not see the previous run's."""
     SERVERS.clear()
+    warnings._global_warnings.clear()  # pylint: disable=protected-access
     registry = dict((name, FakeEngine) for name in db.ENGINE_NAMES)
     registry.update(postgresql=FakePostgreSQLEngine, oracle=FakeNoForceEngine)
     monkeypatch.setattr(db, 'ENGINES', registry)

@@ -36,7 +36,6 @@ RECORD = {'engine': 'mysql', 'scope': 'instance', 'changes': [{'kind': 'global_v
 @pytest.mark.parametrize('extra, message', [
     (dict(), 'scope is required with state=locked: instance or accounts.'),
     (dict(scope='accounts'), 'scope=accounts needs accounts: the application accounts to fence.'),
-    (dict(scope='instance', accounts=['shop_app']), 'accounts is for scope=accounts; scope=instance fences the whole server.'),
     (dict(scope='instance', fence=RECORD), 'fence and force are for state=unlocked; state=locked takes scope (and accounts).'),
     (dict(scope='instance', force=True), 'fence and force are for state=unlocked'),
     (dict(state='unlocked'), 'state=unlocked needs fence (the record a lock returned) or force=true with scope'),
@@ -62,6 +61,13 @@ def test_bad_options_fail_with_one_clear_message(run_module, server, extra, mess
     assert result['failed']
     assert message in result['msg']
     assert server.log == [] and server.read_only == 'OFF'
+
+
+def test_accounts_with_scope_instance_are_ignored_with_a_warning(run_module, server):
+    result = run_module(db_write_lock, args(scope='instance', accounts=['shop_app']))
+    assert result['changed'] is True and server.read_only == 'ON' and server.locked['shop_app'] is False
+    warnings = [w['event']['msg'] if isinstance(w, dict) else w for w in result['warnings']]
+    assert warnings == ['accounts is not used with scope=instance, which fences the whole server.']
 
 
 def test_engine_options_reach_the_engine(run_module, fake_engines):  # noqa: F811
