@@ -412,7 +412,7 @@ class Emulator(object):
             'jobs': lambda released=False: [job.to_dict() for job in self.jobs(released=released)],
             'set_delay': lambda job_id, profile: self.set_delay(job_id, profile).to_dict(),
             'fail_job': lambda job_id, message, status='Failed': self.fail_job(job_id, message, status=status).to_dict(),
-            'replicator': lambda job_id: self.replicator(job_id),
+            'replicator': self.replicator,
             'add_fault': lambda **kw: self.add_fault(**kw).to_dict(),
             'clear_faults': lambda: {'cleared': self.clear_faults()},
             'faults': self.faults.pending,

@@ -143,11 +143,11 @@ def summary(result, title):
     lines = [
         title,
         '',
-        '  switchover        %s in %s (ansible-playbook rc %s), catch-up %s' % (result['outcome'], _seconds(result['switchover_seconds']),
-                                                                                 result['playbook_rc'], result['catch_up']),
+        '  switchover        %s in %s (ansible-playbook rc %s), catch-up %s'
+        % (result['outcome'], _seconds(result['switchover_seconds']), result['playbook_rc'], result['catch_up']),
         '  write-unavailable %s (fence -> applications on the destination)' % _seconds(result['write_unavailable_seconds']),
-        '  lag (s)           %s  (%d samples, max %s)' % (curve, lag.get('samples', 0),
-                                                        _seconds(lag['max_ms'] / 1000.0) if lag.get('max_ms') is not None else '-'),
+        '  lag (s)           %s  (%d samples, max %s)'
+        % (curve, lag.get('samples', 0), _seconds(lag['max_ms'] / 1000.0) if lag.get('max_ms') is not None else '-'),
         '  acknowledged      %d on the source, %d on the destination (%d of them back on the source via the reverse task)'
         % (writes['acknowledged']['source'], writes['acknowledged']['destination'], writes['reverse_delivered']),
         '  refused           %d by the server%s' % (writes['refused'], (': ' + '; '.join(

@@ -124,8 +124,9 @@ class MySQLReplicator(Replicator):
             reader = source.cursor(pymysql.cursors.SSCursor)
             reader.execute('SELECT * FROM %s.%s' % (quote(database), quote(table)))
             columns = [column[0] for column in reader.description]
-            statement = 'INSERT INTO %s.%s (%s) VALUES (%s)' % (quote(database), quote(table), ', '.join(quote(c) for c in columns),
-                                                                 ', '.join(['%s'] * len(columns)))
+            names = ', '.join(quote(column) for column in columns)
+            placeholders = ', '.join(['%s'] * len(columns))
+            statement = 'INSERT INTO %s.%s (%s) VALUES (%s)' % (quote(database), quote(table), names, placeholders)
             while True:
                 rows = reader.fetchmany(COPY_BATCH)
                 if not rows:
@@ -178,8 +179,8 @@ class MySQLReplicator(Replicator):
                 else:
                     tag = self._collect(event, changes) or tag
         except pymysql.err.MySQLError as error:
-            raise ReplicationError('reading the binlog of %s as %s failed: %s' % (self.source.address, self.source.user,
-                                                                                   error.args[-1])) from None
+            raise ReplicationError('reading the binlog of %s as %s failed: %s'
+                                   % (self.source.address, self.source.user, error.args[-1])) from None
         finally:
             reader.close()
 

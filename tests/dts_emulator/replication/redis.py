@@ -201,8 +201,8 @@ class RedisReplicator(Replicator):
                 if info.get('master_link_status') == 'up' and not info.get('master_sync_in_progress'):
                     break
                 if time.monotonic() > deadline:
-                    raise ReplicationError('the destination %s did not load the snapshot within %d s' % (self.destination.address,
-                                                                                                          self.sync_timeout))
+                    raise ReplicationError('the destination %s did not load the snapshot within %d s'
+                                           % (self.destination.address, self.sync_timeout))
                 time.sleep(0.02)
             client.execute_command('REPLICAOF', 'NO', 'ONE')
         except redis_py.RedisError as error:
