@@ -66,29 +66,38 @@ def record_changed(record):
 
 
 def describe_change(change):
-    """'read_only: OFF -> ON' for messages."""
-    target = change.get('target') or change.get('kind') or 'change'
-    kind = change.get('kind')
-    label = '%s %s' % (kind, target) if kind and kind != target else target
-    return '%s: %s -> %s' % (label, _show(change.get('before')), _show(change.get('after')))
+    """'global_variable read_only: OFF -> ON' for messages."""
+    return '%s: %s -> %s' % (_label(change), _show(change.get('before')), _show(change.get('after')))
 
 
 def _show(value):
     return 'unset' if value is None else str(value)
 
 
+def _label(change):
+    target = change.get('target') or change.get('kind') or 'change'
+    kind = change.get('kind')
+    return '%s %s' % (kind, target) if kind and kind != target else str(target)
+
+
 def fence_error_message(exc, doing='apply the fence'):
-    """The message of a FenceError: the reason, what was rolled back, and loudly what was not."""
+    """The message of a FenceError: the reason, then whether anything is left changed, loudly when
+    a change could not be rolled back."""
     message = 'Could not %s: %s.' % (doing, str(exc).rstrip('.'))
-    rolled_back = [describe_change(c) if isinstance(c, dict) else str(c) for c in exc.rolled_back]
-    failed = [describe_change(c) if isinstance(c, dict) else str(c) for c in exc.rollback_failed]
-    if rolled_back:
-        message += ' Rolled back: %s.' % '; '.join(rolled_back)
-    elif not failed:
-        message += ' Nothing was changed.'
+    rolled_back = [c for c in exc.rolled_back if isinstance(c, dict)]
+    failed = [c for c in exc.rollback_failed if isinstance(c, dict)]
     if failed:
         message += (' MANUAL ACTION NEEDED: these changes could NOT be rolled back and are still in place: %s. '
-                    'Restore them by hand or run this module with state=unlocked and force=true.' % '; '.join(failed))
+                    'Restore them by hand or run this module with state=unlocked and force=true.'
+                    % '; '.join('%s (is %s, was %s)' % (_label(c), _show(c.get('after')), _show(c.get('before'))) for c in failed))
+        if rolled_back:
+            message += ' Rolled back: %s.' % '; '.join('%s back to %s' % (_label(c), _show(c.get('before'))) for c in rolled_back)
+    elif rolled_back:
+        message += ' Nothing is left changed: %s rolled back (%s).' % (
+            '1 change' if len(rolled_back) == 1 else '%d changes' % len(rolled_back),
+            '; '.join('%s back to %s' % (_label(c), _show(c.get('before'))) for c in rolled_back))
+    else:
+        message += ' Nothing was changed.'
     return message
 
 

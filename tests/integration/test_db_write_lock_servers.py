@@ -395,3 +395,26 @@ def test_redis_writes_held_back_by_the_pause_are_dropped_or_run(redis_apps, queu
         assert outcome.get('reply') is True and server.command('GET', key) == 'written-during-the-fence'
         assert restored[0]['dropped_sessions'] == []
     client.close()
+
+
+def test_a_refused_change_rolls_the_fence_back(postgresql_apps):
+    """PostgreSQL refuses a CREATEROLE admin to fence a superuser role: the role fenced just before is
+    restored, and the message says so."""
+    app, boss, ops = postgresql_apps.make(3)
+    server = app.server
+    server.execute('ALTER ROLE "%s" SUPERUSER' % boss.user)
+    server.execute('ALTER ROLE "%s" NOSUPERUSER CREATEROLE' % ops.user)
+    server.execute('GRANT pg_read_all_stats, pg_signal_backend TO "%s"' % ops.user)
+    try:
+        run = play([task('fence', 'db_write_lock', dict(ops.params, scope='accounts', accounts=[app.user, boss.user]),
+                         ignore_errors=True)])
+        result = run.task('fence')
+        assert run.status('fence') == 'failed'
+        assert result['msg'].startswith('Could not apply the fence: ')
+        assert 'must be superuser to alter superuser roles' in result['msg']
+        assert result['msg'].endswith('Nothing is left changed: 1 change rolled back (role_login %s back to LOGIN).' % app.user)
+        assert [c['target'] for c in result['rolled_back']] == [app.user] and result['rollback_failed'] == []
+        assert server.execute('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN (%s, %s) ORDER BY rolname',
+                              (app.user, boss.user)) == sorted([(app.user, True), (boss.user, True)])
+    finally:
+        server.execute('ALTER ROLE "%s" NOSUPERUSER' % boss.user)

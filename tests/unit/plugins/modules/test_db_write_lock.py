@@ -172,7 +172,7 @@ def test_failed_fence_reports_what_was_rolled_back(run_module, server):
     result = run_module(db_write_lock, args(scope='accounts', accounts=['shop_app', 'shop_batch']))
     assert result['failed']
     assert result['msg'] == ('Could not apply the fence: shop_batch: Access denied; you need (at least one of) the CREATE USER '
-                             'privilege(s). Rolled back: account_lock shop_app: open -> locked.')
+                             'privilege(s). Nothing is left changed: 1 change rolled back (account_lock shop_app back to open).')
     assert server.locked['shop_app'] is False
     assert result['statements'] == ["ALTER USER 'shop_app'@'%' ACCOUNT LOCK", "ALTER USER 'shop_app'@'%' ACCOUNT UNLOCK"]
     assert [c['target'] for c in result['rolled_back']] == ['shop_app'] and result['rollback_failed'] == []
@@ -183,8 +183,9 @@ def test_failed_rollback_is_loud(run_module, server):
     server.fail_undo.add('shop_app')
     result = run_module(db_write_lock, args(scope='accounts', accounts=['shop_app', 'shop_batch']))
     assert result['failed']
-    assert 'MANUAL ACTION NEEDED: these changes could NOT be rolled back and are still in place: ' \
-           'account_lock shop_app: open -> locked.' in result['msg']
+    assert result['msg'] == ('Could not apply the fence: shop_batch: lost connection. MANUAL ACTION NEEDED: these changes could NOT '
+                             'be rolled back and are still in place: account_lock shop_app (is locked, was open). Restore them by hand '
+                             'or run this module with state=unlocked and force=true.')
     assert server.locked['shop_app'] is True
 
 
