@@ -5,6 +5,7 @@ not only what the module reports.
 """
 
 import os
+import secrets
 import sys
 import threading
 
@@ -347,14 +348,23 @@ def test_missing_driver_is_named(tmp_path, mariadb):
 @pytest.mark.parametrize('which', KINDS)
 def test_password_never_in_verbose_output(request, which):
     server = request.getfixturevalue({'mariadb': 'mariadb', 'postgresql': 'postgresql', 'redis': 'redis_server'}[which])
+    token_object = {'mariadb': 'verbose_%s.token', 'postgresql': 'public.verbose_%s', 'redis': 'verbose:%s'}[which] % secrets.token_hex(3)
+    if which == 'mariadb':
+        server.create_database(token_object.split('.')[0])
     run = play([
         task('fence', 'db_write_lock', lock_args(server, scope='instance'), register='fence'),
+        task('quiet', 'db_sessions_quiesced', lock_args(server, timeout=5)),
+        task('token', 'db_caught_up', dict(source=server.params, destination=server.params, token_object=token_object, create=True)),
         task('lift', 'db_write_lock', lock_args(server, state='unlocked', fence='{{ fence.fence }}')),
         task('wrong password', 'db_write_lock', lock_args(server, scope='instance', login_password=server.password + 'x'),
              ignore_errors=True),
     ], verbosity=3, diff=True)
+    if which == 'mariadb':
+        server.drop_database(token_object.split('.')[0])
+    elif which == 'postgresql':
+        server.execute('DROP TABLE %s' % token_object)
     assert run.rc == 0, run
-    assert run.task('lift')['changed'] is True
+    assert run.task('lift')['changed'] is True and run.task('token')['written'] is True
     output = run.stdout + run.stderr
     assert server.password not in output
     assert 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in output
