@@ -126,15 +126,19 @@ def describe_exception(exc):
     return '%s: %s' % (type(exc).__name__, text) if text else type(exc).__name__
 
 
-def fail_engine(module, exc, doing, engine=None, **result):
+def fail_engine(module, exc, doing, engine=None, hint=None, **result):
     """Fail the module for an error raised while ``doing`` something (e.g. 'listing sessions').
 
     EngineError messages are made for users and shown as they are; anything else is a driver
     error the engine did not map, shown with its type and with the traceback kept for -vvv.
-    The statements the engine ran so far are always returned, so the user sees what happened."""
+    ``hint`` (a sentence) follows the message. The statements the engine ran so far are always
+    returned, so the user sees what happened."""
     if engine is not None:
         result.setdefault('statements', list(engine.statements))
     if not isinstance(exc, EngineError):
         result['exception'] = traceback.format_exc()
     where = ' on the %s server at %s' % (engine.name or 'database', engine.address) if engine is not None else ''
-    module.fail_json(msg='Error while %s%s: %s' % (doing, where, describe_exception(exc)), **result)
+    message = 'Error while %s%s: %s' % (doing, where, describe_exception(exc))
+    if hint:
+        message = '%s. %s' % (message.rstrip('.'), hint)
+    module.fail_json(msg=message, **result)

@@ -288,12 +288,10 @@ def main():
             except Exception as exc:
                 fail_engine(module, exc, 'checking the token object %s' % destination_name, destination, **result)
         if module.check_mode:
-            result['changed'] = True
-            result.update(statements=list(source.statements), destination_statements=list(destination.statements))
-            # What the write would run is part of the plan: record it without running it.
+            # The engine records the write without running it: the plan shows the statements.
             doing = 'preparing the token write'
-            result['source_object'] = source.write_token(source_name, token) or source_name
-            result['statements'] = list(source.statements)
+            result.update(changed=True, source_object=source.write_token(source_name, token) or source_name,
+                          statements=list(source.statements), destination_statements=list(destination.statements))
             module.exit_json(**result)
 
         doing = 'writing the token'
@@ -312,7 +310,7 @@ def main():
                 ' The migration is not caught up, or %s is not part of the migration task.' % source_name)
             fail('The token %s, written at %s into %s on the source %s %s, did not appear in %s on the destination '
                  '%s %s within %s seconds (%d reads).%s'
-                 % (token, result['write_time_iso'], result['source_object'], params['source']['engine'], source.address,
+                 % (token, result['write_time_iso'], source_name, params['source']['engine'], source.address,
                     destination_name, params['destination']['engine'], destination.address, _seconds(params['timeout']),
                     exc.result.polls, reason),
                  polls=exc.result.polls, samples=exc.result.samples)

@@ -314,18 +314,18 @@ def main():
     params = module.params
 
     engine = connect_engine(module)
-    diff = {}
+    # The fence state before and after, only when a diff is asked for.
+    diff = {} if module._diff else None
 
     def read_state(side, scope, accounts):
-        """The fence state for the diff. A diff must never stop a lock or an unlock: a state that
-        cannot be read is reported as a warning."""
-        if module._diff:
+        """A diff must never stop a lock or an unlock: a state that cannot be read is a warning."""
+        nonlocal diff
+        if diff is not None:
             try:
                 diff[side] = engine.fence_state(scope, accounts)
             except Exception as exc:
                 module.warn('No diff: cannot read the %s state of the fence: %s' % (side, describe_exception(exc)))
-                diff.clear()
-                module._diff = False
+                diff = None
 
     doing = 'reading the fence state'
     try:
@@ -337,7 +337,7 @@ def main():
                                   exclude_users=params['exclude_users'], options=options)
             changed = record_changed(record)
             result = dict(changed=changed, fence=record, ended_sessions=record.get('ended_sessions') or [])
-            undo, value = record.get('changes'), 'after'
+            changes, side = record.get('changes'), 'after'
         else:
             if params['force']:
                 if not callable(getattr(engine, 'unfenced_record', None)):
@@ -352,11 +352,12 @@ def main():
             restored = engine.unfence(record) or []
             changed = bool(effective_changes(restored))
             result = dict(changed=changed, fence=record, restored=restored, ended_sessions=[])
-            undo, value = restored, 'before'
-        if module._diff:
+            changes, side = restored, 'before'
+        if diff is not None:
             doing = 'reading the fence state'
             if module.check_mode:
-                diff['after'] = predicted_state(diff['before'], undo, value)
+                # Nothing changed: predict the state from the record.
+                diff['after'] = predicted_state(diff['before'], changes, side)
             elif changed:
                 read_state('after', scope, accounts)
             else:
@@ -365,7 +366,9 @@ def main():
         module.fail_json(msg=fence_error_message(exc, 'apply the fence' if params['state'] == 'locked' else 'lift the fence'),
                          rolled_back=exc.rolled_back, rollback_failed=exc.rollback_failed, statements=list(engine.statements))
     except Exception as exc:
-        fail_engine(module, exc, doing, engine)
+        hint = ('Unlocking again with the same record is safe: it restores only what still shows the fenced value.'
+                if doing == 'lifting the fence' else None)
+        fail_engine(module, exc, doing, engine, hint=hint)
     finally:
         engine.close()
 

@@ -226,6 +226,19 @@ def test_wrong_password_never_shown(run_module, server):
         assert PASSWORD not in json.dumps(output)
 
 
+def test_failed_unlock_says_that_unlocking_again_is_safe(run_module, server, monkeypatch):
+    locked = run_module(db_write_lock, args(scope='instance'))
+    from test_db_fake_engine import FakeEngine
+
+    def lost_connection(self, record):
+        raise EngineError('lost connection to the server during SET GLOBAL read_only = OFF')
+    monkeypatch.setattr(FakeEngine, 'unfence', lost_connection)
+    result = run_module(db_write_lock, args(state='unlocked', fence=locked['fence']))
+    assert result['msg'] == ('Error while lifting the fence on the mysql server at 127.0.0.1:3306: lost connection to the server '
+                             'during SET GLOBAL read_only = OFF. Unlocking again with the same record is safe: it restores only '
+                             'what still shows the fenced value.')
+
+
 # -- helpers --------------------------------------------------------------------------------
 
 def test_fence_error_message_without_changes():
