@@ -46,8 +46,8 @@ class EmulatorClient(object):
     def fail_job(self, job_id, message, status='Failed'):
         return self.call('fail_job', job_id=job_id, message=message, status=status)
 
-    def replicator(self, job_id):
-        return self.call('replicator', job_id=job_id)
+    def replication_status(self, job_id):
+        return self.call('replication_status', job_id=job_id)
 
     def add_fault(self, action='*', kind='throttle', count=1, job_id=None, **details):
         return self.call('add_fault', action=action, kind=kind, count=count, job_id=job_id, **details)

@@ -139,7 +139,7 @@ class Emulator(object):
         self.replication = None
         if replication:
             from .replication import ReplicationManager
-            self.replication = ReplicationManager(self, **(replication if isinstance(replication, dict) else {}))
+            self.replication = ReplicationManager.from_options(self, replication)
             self.model.source_for = self.replication.source_for
 
     def _now(self):
@@ -240,8 +240,9 @@ class Emulator(object):
         self.model.fail(self.job(job_id), message, status=status)
         return self.job(job_id)
 
-    def replicator(self, job_id):
-        """The replication status of a task that replicates for real (see ``replication``)."""
+    def replication_status(self, job_id):
+        """Where the replication of a task stands (see ``replication``): position, applied, queued,
+        pending, backlog_ms, capturing, applying, error."""
         if self.replication is None:
             raise ValueError('this emulator does not replicate: create it with replication=True')
         return self.replication.status(self.job(job_id))
@@ -412,7 +413,7 @@ class Emulator(object):
             'jobs': lambda released=False: [job.to_dict() for job in self.jobs(released=released)],
             'set_delay': lambda job_id, profile: self.set_delay(job_id, profile).to_dict(),
             'fail_job': lambda job_id, message, status='Failed': self.fail_job(job_id, message, status=status).to_dict(),
-            'replicator': self.replicator,
+            'replication_status': self.replication_status,
             'add_fault': lambda **kw: self.add_fault(**kw).to_dict(),
             'clear_faults': lambda: {'cleared': self.clear_faults()},
             'faults': self.faults.pending,

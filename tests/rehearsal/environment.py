@@ -171,7 +171,7 @@ class Rehearsal(object):
         self.say('DTS emulator 127.0.0.1:%d: task %s started: precheck, structure, full copy (%s s), then incremental migration.'
                  % (self.emulator.port, self.job.job_id, self.copy_seconds))
         # The playbook may start now: it waits for the incremental phase and for the backlog to drain.
-        self._wait(lambda: self.emulator.replicator(self.job.job_id)['capturing'], 60, 'the task to start')
+        self._wait(lambda: self.emulator.replication_status(self.job.job_id)['capturing'], 60, 'the task to start')
         self._write_files()
 
     def _wait(self, condition, timeout, what):

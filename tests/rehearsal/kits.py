@@ -26,8 +26,8 @@ ACK, REFUSED, FAILED, UNKNOWN = 'ack', 'refused', 'failed', 'unknown'
 
 
 class Kit(object):
-    """``servers``: {'source': server, 'destination': server} (tests/localdb) or their admin
-    connection options; ``migration``: (user, password)."""
+    """``source``, ``destination``: the admin connection options of the servers (as the role's
+    switchover_source/destination take them); ``migration_user``: the DTS task's account."""
 
     engine = None
     display = None
@@ -128,7 +128,8 @@ class MySQLKit(Kit):
         try:
             with conn.cursor() as cursor:
                 for statement in statements:
-                    cursor.execute(*statement) if isinstance(statement, tuple) else cursor.execute(statement)
+                    # A statement alone, or (statement, arguments).
+                    cursor.execute(*(statement if isinstance(statement, tuple) else (statement,)))
         finally:
             conn.close()
 
@@ -207,7 +208,8 @@ class PostgreSQLKit(Kit):
         try:
             with conn.cursor() as cursor:
                 for statement in statements:
-                    cursor.execute(*statement) if isinstance(statement, tuple) else cursor.execute(statement)
+                    # A statement alone, or (statement, arguments).
+                    cursor.execute(*(statement if isinstance(statement, tuple) else (statement,)))
         finally:
             conn.close()
 

@@ -144,6 +144,16 @@ class ReplicationManager(object):
 
     interval = 0.05
     save_interval = 0.5
+    OPTIONS = ('credentials', 'apply_latency', 'apply_rate')
+
+    @classmethod
+    def from_options(cls, emulator, options):
+        """From the ``replication`` option of the Emulator: True or a dict of OPTIONS."""
+        options = options if isinstance(options, dict) else {}
+        unknown = sorted(set(options) - set(cls.OPTIONS))
+        if unknown:
+            raise ValueError('unknown replication option(s): %s (known: %s)' % (', '.join(unknown), ', '.join(cls.OPTIONS)))
+        return cls(emulator, **options)
 
     def __init__(self, emulator, credentials=None, apply_latency=0.0, apply_rate=None):
         if apply_latency is None or float(apply_latency) < 0:
@@ -223,17 +233,20 @@ class ReplicationManager(object):
     # -- reconcile ----------------------------------------------------------------------------
 
     def tick(self):
-        dirty = False
+        replicators = []
         for job in self.model.all(include_released=True):
             source = job.delay_source
             if not isinstance(source, ReplicationSource):
                 continue
             source.manager = self
             self._reconcile(job, source)
-            replicator = source.replicator
-            dirty = dirty or (replicator is not None and replicator.dirty)
+            if source.replicator is not None:
+                replicators.append(source.replicator)
+        dirty = [replicator for replicator in replicators if replicator.dirty]
         if dirty and time.monotonic() - self._last_save > self.save_interval:
             self._last_save = time.monotonic()
+            for replicator in dirty:
+                replicator.dirty = False    # before the save: a later change is saved next time
             self.emulator.save_state()
 
     def _wanted(self, job):
@@ -286,6 +299,13 @@ class ReplicationManager(object):
             replicator.set_apply(apply)
 
     def _fail(self, job, message):
+        if self.emulator.log is not None:
+            try:
+                self.emulator.log.write('%s replication of task %s failed: %s\n'
+                                        % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), job.job_id, message))
+                self.emulator.log.flush()
+            except (OSError, ValueError):
+                pass
         try:
             self.model.fail(job, message, status='MigrationFailed' if job.job_type == 'MIGRATION' else 'Failed')
         except ValueError:

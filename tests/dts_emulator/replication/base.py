@@ -142,7 +142,6 @@ class Replicator(object):
     def state(self):
         """What a state file keeps: enough to continue from the last applied unit."""
         with self._cond:
-            self.dirty = False
             return {'engine': self.engine, 'position': self.position, 'prepared': self.prepared, 'applied': self.applied,
                     'skipped': self.skipped}
 

@@ -183,18 +183,19 @@ def start_task(emu, workload, **kwargs):
 
 
 def caught_up(emu, job, workload):
-    return job.stage == 'incremental' and emu.replicator(job.job_id)['pending'] == 0 and workload.same()
+    return job.stage == 'incremental' and emu.replication_status(job.job_id)['pending'] == 0 and workload.same()
 
 
 def test_full_copy_then_changes_in_commit_order(make_emulator, workload):
     emu = make_emulator()
     job = start_task(emu, workload)
+    wait_for(lambda: emu.replication_status(job.job_id)['prepared'], what='the copy')
     for dummy in range(40):
         workload.write('source')
     wait_for(lambda: caught_up(emu, job, workload), what='the destination to catch up')
     assert workload.counter('destination') == workload.n == 43
     assert workload.ledger('destination') == [('source', n) for n in range(1, 44)]
-    status = emu.replicator(job.job_id)
+    status = emu.replication_status(job.job_id)
     assert status['error'] is None and status['applied'] > 0
     assert job.delay_ms == 0 and job.caught_up
 
@@ -206,7 +207,7 @@ def test_pause_holds_changes_and_resume_applies_them(make_emulator, workload):
     emu.model.suspend(job)
     before = time.time()
     held = [workload.write('source') for dummy in range(5)]
-    wait_for(lambda: emu.replicator(job.job_id)['pending'] >= 5, what='the capture of the paused changes')
+    wait_for(lambda: emu.replication_status(job.job_id)['pending'] >= 5, what='the capture of the paused changes')
 
     # Captured but not applied: the destination stays where the pause cut it.
     assert workload.counter('destination') == 3
@@ -221,12 +222,12 @@ def test_pause_holds_changes_and_resume_applies_them(make_emulator, workload):
     t3 = time.time()
     assert 0 < first <= (t1 - before) * 1000
     assert (t2 - t1) * 1000 - 2 <= second - first <= (t3 - t0) * 1000 + 2
-    checkpoint = emu.replicator(job.job_id)['position']
+    checkpoint = emu.replication_status(job.job_id)['position']
 
     emu.model.start(job)
     wait_for(lambda: caught_up(emu, job, workload), what='the held changes')
     assert [n for dummy, n in workload.ledger('destination')] == [1, 2, 3] + held
-    assert emu.replicator(job.job_id)['position'] != checkpoint
+    assert emu.replication_status(job.job_id)['position'] != checkpoint
     assert job.delay_ms == 0
 
 
@@ -281,7 +282,7 @@ def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, 
     reverse = emu.model.create_reverse(job)
     # Captured from the creation of the reverse task on, even before its writer starts.
     early = workload.write('destination', 'early')
-    wait_for(lambda: emu.replicator(reverse.job_id)['pending'] == 1, what='the capture of the early write')
+    wait_for(lambda: emu.replication_status(reverse.job_id)['pending'] == 1, what='the capture of the early write')
     wait_for(lambda: reverse.stage == 'incremental' and reverse.delay_ms > 0, what='the backlog of the waiting writer')
     assert reverse.paused
     assert ('early', early) not in workload.ledger('source')
@@ -297,9 +298,9 @@ def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, 
     forward_change = workload.write('source', 'forward')
     reverse_change = workload.write('destination', 'reverse')
     # Each direction sees the other's writes come by, and skips them.
-    wait_for(lambda: emu.replicator(job.job_id)['skipped'] >= 3 and emu.replicator(reverse.job_id)['skipped'] >= 1,
+    wait_for(lambda: emu.replication_status(job.job_id)['skipped'] >= 3 and emu.replication_status(reverse.job_id)['skipped'] >= 1,
              what='each direction to skip the writes of the other')
-    wait_for(lambda: emu.replicator(job.job_id)['pending'] == 0 and emu.replicator(reverse.job_id)['pending'] == 0
+    wait_for(lambda: emu.replication_status(job.job_id)['pending'] == 0 and emu.replication_status(reverse.job_id)['pending'] == 0
              and workload.ledger('source') == workload.ledger('destination'), what='both directions')
     ledger = workload.ledger('source')
     assert len(ledger) == len(set(ledger)) == 7
@@ -330,6 +331,27 @@ def test_apply_latency_delays_every_change(make_emulator, workload):
     wait_for(lambda: workload.counter('destination') == n, what='the delayed change')
     assert time.time() - written >= 0.4
     assert job.delay_ms == 0
+
+
+def test_apply_rate_paces_a_backlog(make_emulator, workload):
+    emu = Emulator(accounts={'AK': 'SK'}, durations=DURATIONS, replication={'credentials': workload.pair.credentials, 'apply_rate': 50})
+    emu.start()
+    try:
+        job = start_task(emu, workload)
+        wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+        emu.model.suspend(job)
+        for dummy in range(25):
+            workload.write('source')
+        wait_for(lambda: emu.replication_status(job.job_id)['pending'] == 25, what='the backlog')
+        resumed = time.monotonic()
+        emu.model.start(job)
+        wait_for(lambda: caught_up(emu, job, workload), what='the backlog to drain')
+        # 25 transactions at 50 per second: the last one starts 24 intervals after the first.
+        assert time.monotonic() - resumed >= 24 / 50.0
+    finally:
+        for each in emu.jobs():
+            emu.model.delete(each)
+        emu.stop()
 
 
 def test_a_replication_failure_fails_the_task_with_a_clear_message(make_emulator, workload, pair):

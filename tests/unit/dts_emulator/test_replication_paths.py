@@ -56,7 +56,7 @@ def test_mysql_ddl_replicates_and_account_statements_do_not(emulator, mysql_pair
             cursor.execute("INSERT INTO extra (id, note) VALUES (2, 'after alter')")
     finally:
         conn.close()
-    wait_for(lambda: emulator.replicator(job.job_id)['pending'] == 0
+    wait_for(lambda: emulator.replication_status(job.job_id)['pending'] == 0
              and mysql_pair.destination.execute('SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s '
                                                 "AND TABLE_NAME = 'extra'", (workload.name,))[0][0] == 1
              and len(mysql_pair.destination.execute('SELECT * FROM `%s`.extra' % workload.name)) == 2, what='the DDL and its rows')
@@ -141,7 +141,7 @@ def test_process_mode_replicates_and_continues_after_a_restart(mysql_pair, tmp_p
                               source=dict(workload.endpoint('source'), password=None), destination=workload.endpoint('destination'))
 
         def caught_up_remotely():
-            status = control.replicator(job['job_id'])
+            status = control.replication_status(job['job_id'])
             assert status['error'] is None, status
             return status['pending'] == 0 and workload.same()
 
@@ -154,7 +154,7 @@ def test_process_mode_replicates_and_continues_after_a_restart(mysql_pair, tmp_p
         control = process.start()
         wait_for(caught_up_remotely, what='the change made while the emulator was down')
         assert [n for dummy, n in workload.ledger('destination')] == [1, 2, 3, 4, 5]
-        assert control.replicator(job['job_id'])['applied'] >= 1
+        assert control.replication_status(job['job_id'])['applied'] >= 1
     finally:
         process.stop()
 
@@ -186,3 +186,20 @@ def test_redis_source_that_lost_the_checkpoint_fails_the_task_clearly(tmp_path):
         finally:
             again.model.delete(job)
             again.stop()
+
+
+@pytest.mark.parametrize('replication, message', [
+    ({'apply_latency': -1}, 'apply_latency must be a number of seconds >= 0, got -1'),
+    ({'apply_rate': 0}, 'apply_rate must be a number of transactions per second > 0, got 0'),
+    ({'latency': 1}, 'unknown replication option(s): latency (known: credentials, apply_latency, apply_rate)'),
+    ({'credentials': ['dts:secret']}, "credentials must map 'user@host:port' to a password"),
+])
+def test_bad_replication_options_are_refused_clearly(tmp_path, replication, message):
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps({'replication': replication}))
+    env = {key: value for key, value in os.environ.items() if 'proxy' not in key.lower()}
+    env['PYTHONPATH'] = os.pathsep.join([PACKAGE_PARENT, env.get('PYTHONPATH', '')])
+    result = subprocess.run([sys.executable, '-m', 'dts_emulator', '--config', str(config)], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr == 'dts_emulator: %s\n' % message
