@@ -141,7 +141,7 @@ def up(args):
     kit = environment['kit']
     print('\n'.join([
         '',
-        'Rehearsal running: %s source 127.0.0.1:%s -> destination 127.0.0.1:%s, DTS emulator %s, task %s (incremental).'
+        'Rehearsal running: %s source 127.0.0.1:%s -> destination 127.0.0.1:%s, DTS emulator %s, task %s started.'
         % (KITS[args.engine].display, kit['source']['login_port'], kit['destination']['login_port'], environment['emulator'],
            environment['job_id']),
         'The application writes to the source (writers app1 and app2, and a stray one that nobody stops).',
@@ -225,7 +225,7 @@ def down(args):
         print('No rehearsal runs in %s.' % state_dir)
     if os.path.isdir(state_dir):
         for name in os.listdir(state_dir):
-            if name != 'switchover':
+            if not name.startswith('switchover'):
                 target = os.path.join(state_dir, name)
                 shutil.rmtree(target, ignore_errors=True) if os.path.isdir(target) else os.unlink(target)
         if os.path.isdir(os.path.join(state_dir, 'switchover', 'reports')):

@@ -146,6 +146,10 @@ class Rehearsal(object):
         return self
 
     def _up(self):
+        previous = self.path('switchover')
+        if os.path.isdir(previous) and os.listdir(previous):
+            # The role would resume (or call finished) the journal of an earlier rehearsal's unit.
+            os.rename(previous, previous + time.strftime('-%Y%m%dT%H%M%SZ', time.gmtime(os.path.getmtime(previous))))
         for directory in ('load', 'emulator', 'switchover', 'traffic'):
             os.makedirs(self.path(directory), exist_ok=True)
         os.chmod(self.state_dir, 0o700)

@@ -247,7 +247,7 @@ class PostgreSQLKit(Kit):
         # The server's own errors carry a SQLSTATE, or (at login) a FATAL line after libpq's prefix.
         answered = getattr(error, 'pgcode', None) is not None or 'FATAL:' in message or message.startswith('ERROR:')
         if answered and not (committing and isinstance(error, psycopg2.OperationalError)):
-            return REFUSED, message
+            return REFUSED, message[message.find('FATAL:'):] if 'FATAL:' in message else message
         return (UNKNOWN if committing else FAILED), message
 
     def rows(self, side):

@@ -83,6 +83,8 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
     report, journal = _report(state_dir)
     window = lag = None
     outcome = journal.get('outcome') if journal else None
+    if switchover_seconds is None and report and report.get('started') and report.get('finished'):
+        switchover_seconds = round(float(report['finished']) - float(report['started']), 1)
     if playbook_rc not in (None, 0):
         problems.append('ansible-playbook exited with %s (see switchover.log)' % playbook_rc)
     if report is None:
@@ -143,8 +145,9 @@ def summary(result, title):
     lines = [
         title,
         '',
-        '  switchover        %s in %s (ansible-playbook rc %s), catch-up %s'
-        % (result['outcome'], _seconds(result['switchover_seconds']), result['playbook_rc'], result['catch_up']),
+        '  switchover        %s in %s%s, catch-up %s'
+        % (result['outcome'], _seconds(result['switchover_seconds']),
+           ' (ansible-playbook rc %s)' % result['playbook_rc'] if result['playbook_rc'] is not None else '', result['catch_up']),
         '  write-unavailable %s (fence -> applications on the destination)' % _seconds(result['write_unavailable_seconds']),
         '  lag (s)           %s  (%d samples, max %s)'
         % (curve, lag.get('samples', 0), _seconds(lag['max_ms'] / 1000.0) if lag.get('max_ms') is not None else '-'),
