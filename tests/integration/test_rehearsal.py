@@ -122,6 +122,10 @@ def test_up_verify_down(tmp_path):
         assert checked.returncode == 1
         assert result['problems'] and all('switchover' in problem or 'report' in problem for problem in result['problems'])
         assert result['writes']['lost'] == 0 and result['writes']['duplicated'] == 0 and result['writes']['acknowledged']['source'] > 0
+        # The writers stay stopped: a second check finds the same writes.
+        second = rehearsal('verify', '--state-dir', str(state_dir), '--json', str(tmp_path / 'second.json'))
+        assert second.returncode == 1
+        assert json.loads((tmp_path / 'second.json').read_text())['writes'] == result['writes']
         environment_file = json.loads((state_dir / 'environment.json').read_text())
         ports = [environment_file['kit'][side]['login_port'] for side in ('source', 'destination')]
     finally:

@@ -58,6 +58,7 @@ def demo(args):
                           apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate, out=out)
     previous = signal.signal(signal.SIGTERM, _on_signal)
     result = None
+    keep = args.keep
     try:
         rehearsal.say('Rehearsal files in %s%s.' % (state_dir, '' if args.keep else ' (removed at the end)'))
         rehearsal.up()
@@ -67,12 +68,14 @@ def demo(args):
             rehearsal.write_on_destination()
         result = rehearsal.verify()
         print(summary(result, _title(args.engine, args.catch_up)))
+        keep = keep or not result['ok']     # the logs say why
         return 0 if result['ok'] else 1
     except (KeyboardInterrupt, Interrupted) as error:
         sys.stderr.write('\nrehearsal: interrupted (%s): tearing everything down\n' % (error or 'SIGINT'))
         return 130
     except (RehearsalError, OSError) as error:
         sys.stderr.write('rehearsal: %s\n' % error)
+        keep = True
         return 1
     finally:
         servers = rehearsal.server_directories()
@@ -80,7 +83,7 @@ def demo(args):
             rehearsal.down()
         finally:
             signal.signal(signal.SIGTERM, previous)
-            if args.keep:
+            if keep:
                 print('Files kept in %s (inventory.yml, switchover.log, switchover/reports, load/journal.jsonl).' % state_dir)
             else:
                 shutil.rmtree(state_dir, ignore_errors=True)
@@ -195,7 +198,17 @@ def verify_command(args):
     environment = json.load(open(path))
     kit = Kit.from_settings(environment['kit'])
     # Every writer stops (the stray one too), so the comparison is final.
-    load_module.send(os.path.join(state_dir, 'load'), 'halt')
+    try:
+        with open(os.path.join(state_dir, 'load', 'status.json')) as stream:
+            halted = json.load(stream).get('state') == 'halted'
+    except (OSError, ValueError):
+        halted = False
+    if not halted:
+        try:
+            load_module.send(os.path.join(state_dir, 'load'), 'halt')
+        except RuntimeError as error:
+            sys.stderr.write('rehearsal: %s; see %s\n' % (error, os.path.join(state_dir, 'rehearsal.log')))
+            return 1
     control = EmulatorClient(environment['emulator'])
 
     def task_status(job_id):

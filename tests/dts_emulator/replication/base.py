@@ -330,11 +330,3 @@ class Replicator(object):
             self._apply_thread.join(timeout=30)
             self._apply_thread = None
         self.abandon()
-
-    def wait_applied(self, timeout=30):
-        """Test helper: wait until the queue is empty (returns False on timeout)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while (self._queue or self._in_flight) and time.monotonic() < deadline and not self.error:
-                self._cond.wait(0.05)
-            return not self._queue and not self._in_flight
