@@ -46,7 +46,7 @@ def test_switchover_keeps_every_acknowledged_write(engine, catch_up, tmp_path):
     result_path = tmp_path / 'result.json'
     # A short copy and no apply rate limit: the catch-up shape is for the demo, not for the proof.
     proc = rehearsal('demo', '--engine', engine, '--catch-up', catch_up, '--stable-window', '1', '--copy-seconds', '1',
-                     '--apply-rate', '0', '--quiet', '--json', str(result_path))
+                     '--apply-rate', '0', '--poll-interval', '0.2', '--quiet', '--json', str(result_path))
     assert result_path.exists(), proc.stdout + proc.stderr
     result = json.loads(result_path.read_text())
     assert proc.returncode == 0 and result['ok'], '%s\n%s\nproblems: %s' % (proc.stdout, proc.stderr, result['problems'])

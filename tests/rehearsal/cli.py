@@ -55,7 +55,8 @@ def demo(args):
     state_dir = tempfile.mkdtemp(prefix='dtsops-rehearsal-')
     out = None if args.quiet else sys.stdout
     rehearsal = Rehearsal(args.engine, state_dir, catch_up=args.catch_up, stable_window=args.stable_window,
-                          apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate, out=out)
+                          apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate,
+                          poll_interval=args.poll_interval, out=out)
     previous = signal.signal(signal.SIGTERM, _on_signal)
     result = None
     keep = args.keep
@@ -124,7 +125,7 @@ def up(args):
     log_path = os.path.join(state_dir, 'rehearsal.log')
     command = [sys.executable, '-m', 'rehearsal', 'serve', '--engine', args.engine, '--state-dir', state_dir,
                '--catch-up', args.catch_up, '--stable-window', str(args.stable_window), '--apply-latency', str(args.apply_latency),
-               '--copy-seconds', str(args.copy_seconds), '--apply-rate', str(args.apply_rate)]
+               '--copy-seconds', str(args.copy_seconds), '--apply-rate', str(args.apply_rate), '--poll-interval', str(args.poll_interval)]
     with open(log_path, 'w') as log:
         # Its own session: the rehearsal outlives this command and the terminal's Ctrl-C.
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -168,7 +169,8 @@ def serve(args):
     with open(os.path.join(state_dir, 'supervisor.pid'), 'w') as stream:
         stream.write('%d\n' % os.getpid())
     rehearsal = Rehearsal(args.engine, state_dir, catch_up=args.catch_up, stable_window=args.stable_window,
-                          apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate, out=sys.stdout)
+                          apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate,
+                          poll_interval=args.poll_interval, out=sys.stdout)
     try:
         rehearsal.up()
         load_module.write_json(os.path.join(state_dir, 'environment.json'), rehearsal.settings())
@@ -273,6 +275,7 @@ def _options(parser, state_dir=False):
                         help='length of the full migration; the application writes meanwhile, so the task starts behind (default 4)')
     parser.add_argument('--apply-rate', type=float, default=150,
                         help='transactions per second the destination takes, so the backlog drains visibly; 0: no limit (default 150)')
+    parser.add_argument('--poll-interval', type=float, default=0.5, help="the role's switchover_poll_interval (default 0.5)")
     if state_dir:
         parser.add_argument('--state-dir', required=True, help='where the rehearsal keeps its files')
 

@@ -36,7 +36,7 @@ BIN = os.path.dirname(sys.executable)
 ACCESS_KEY_ID = 'LTAI5tRehearsalKey001'
 ACCESS_KEY_SECRET = 'rehearsal-secret-4b2d9e'
 REGION = 'cn-hangzhou'
-DURATIONS = {'precheck': 0.5, 'structure': 0.5, 'full': 1.0, 'reverse_precheck': 0.5}
+DURATIONS = {'precheck': 0.2, 'structure': 0.2, 'full': 1.0, 'reverse_precheck': 0.2}
 PROXY_VARIABLES = ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy')
 APP_HOST = 'loadgen'
 
@@ -96,10 +96,11 @@ class Rehearsal(object):
     waits in the emulator, as over a WAN. ``copy_seconds``: how long the task's full migration
     lasts (the application writes meanwhile, so incremental migration starts behind), and
     ``apply_rate``: transactions the destination takes per second (None: as fast as it can), which
-    sets how fast that backlog drains. ``out``: a stream for progress lines (None: quiet)."""
+    sets how fast that backlog drains. ``poll_interval``: the role's switchover_poll_interval.
+    ``out``: a stream for progress lines (None: quiet)."""
 
     def __init__(self, engine, state_dir, catch_up='token', stable_window=2, apply_latency=0.05, copy_seconds=1.0, apply_rate=None,
-                 out=None):
+                 poll_interval=0.5, out=None):
         if engine not in KITS:
             raise RehearsalError('engine must be one of %s, got %r' % (', '.join(sorted(KITS)), engine))
         if catch_up not in ('token', 'stable_window'):
@@ -111,6 +112,7 @@ class Rehearsal(object):
         self.apply_latency = apply_latency
         self.copy_seconds = copy_seconds
         self.apply_rate = apply_rate or None
+        self.poll_interval = poll_interval
         self.out = out
         self.pair = None
         self.kit = None
@@ -213,7 +215,7 @@ class Rehearsal(object):
             'switchover_token_create': True,
             'switchover_stable_window': self.stable_window,
             'switchover_max_delay': 1,
-            'switchover_poll_interval': 0.5,
+            'switchover_poll_interval': self.poll_interval,
             'switchover_traffic': {'method': 'tasks', 'hosts': 'rehearsal_apps', 'stop_tasks': self.path('traffic', 'stop.yml'),
                                    'start_tasks': self.path('traffic', 'start.yml')},
             'switchover_state_dir': self.path('switchover'),

@@ -267,6 +267,7 @@ class ReplicationManager(object):
                 if source.state.get('prepared') or source.state.get('position'):
                     self._release(job, source)
                 source.state['released'] = True
+                self.emulator.save_state()
             return
         if not capture:
             if replicator is not None:
