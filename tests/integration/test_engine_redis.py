@@ -4,6 +4,7 @@ tests/unit/plugins/module_utils/engines/test_redis_versions.py."""
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -555,6 +556,7 @@ def test_localdb_server_is_removed_when_its_owner_dies():
     owner = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     try:
+        assert select.select([owner.stdout], [], [], 60)[0], 'the owner did not start its server'
         pid, basedir = owner.stdout.readline().split()
         assert not process_gone(int(pid)) and os.path.isdir(basedir)
     finally:

@@ -96,6 +96,8 @@ class MariaDBServer(LocalServer):
         if password is None and user == 'root':
             password = self.password
         kwargs.setdefault('connect_timeout', 5)
+        # A metadata lock left by a test must end in an error, never in a hang.
+        kwargs.setdefault('init_command', 'SET SESSION lock_wait_timeout = 60')
         if not self.tls:
             # PyMySQL otherwise builds an SSL context (loading the CA store) for every connection:
             # three times slower, which matters when a benchmark opens thousands.
@@ -121,8 +123,17 @@ class MariaDBServer(LocalServer):
             self.execute('GRANT %s TO %%s@%%s' % grant, (user, host))
         return self.account_params(user, password)
 
+    def kill_sessions(self, user):
+        """End every session of ``user`` (their open transactions would block DROP DATABASE)."""
+        for (thread_id,) in self.execute('SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s', (user,)):
+            try:
+                self.execute('KILL CONNECTION %d' % thread_id)
+            except pymysql.err.OperationalError:  # ended meanwhile
+                pass
+
     def drop_account(self, user, host=None):
-        """Drop ``user`` on ``host``, or on every host it exists for."""
+        """End the sessions of ``user`` and drop it on ``host``, or on every host it exists for."""
+        self.kill_sessions(user)
         hosts = [host] if host is not None else [row[0] for row in self.execute(
             "SELECT Host FROM mysql.user WHERE User = %s", (user,))]
         for each in hosts:

@@ -100,8 +100,9 @@ class PostgreSQLServer(LocalServer):
         kwargs.setdefault('connect_timeout', 5)
         kwargs.setdefault('sslmode', 'disable')
         if user == 'postgres':
-            # The admin helpers must work while a test has fenced the server.
-            kwargs.setdefault('options', '-c default_transaction_read_only=off')
+            # The admin helpers must work while a test has fenced the server, and a lock left by a
+            # test must end in an error, never in a hang.
+            kwargs.setdefault('options', '-c default_transaction_read_only=off -c lock_timeout=60s')
         conn = psycopg2.connect(host='127.0.0.1', port=self.port, user=user, password=password, dbname=database, **kwargs)
         conn.autocommit = True
         return conn
