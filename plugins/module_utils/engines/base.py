@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Engine interface: what the modules need from a database, one implementation per engine.
 
-An engine wraps one admin connection. Everything it runs that can change the server goes
-through :meth:`Engine.execute` with ``write=True``, so check mode records the statement instead
-of running it, and every module can return the exact statements it ran (or would run).
+An engine wraps one admin connection. Every statement or command it runs is logged with
+:meth:`Engine.record` (secrets masked); in check mode the ones that would change the server are
+logged and not run, so every module can return the exact statements it ran (or would run).
 
 Fence records are plain dicts (JSON-safe) so that the role can persist them and a fresh process
 can undo a fence after a crash::
@@ -13,6 +13,7 @@ can undo a fence after a crash::
     {
       "engine": "mysql", "scope": "instance" | "accounts", "server": "127.0.0.1:3306",
       "flavour": "mariadb", "version": "10.11.6",
+      "accounts": [ the accounts named by the request, scope "accounts" only ],
       "changes": [ {"kind": "...", "target": "...", "before": ..., "after": ...}, ... ],
       "ended_sessions": [ <session dict>, ... ],
       "extra": { engine-specific data needed to undo, e.g. a keeper process } ,
@@ -35,7 +36,13 @@ OWN, EXCLUDED, WRITING, ACTIVE, IDLE = 'own', 'excluded', 'writing', 'active', '
 
 
 class EngineError(Exception):
-    """A failure the user can act on; the message says what to fix. Never contains a secret."""
+    """A failure the user can act on; the message says what to fix. Never contains a secret.
+
+    Raised by :meth:`Engine.end_sessions` after some sessions were ended, it carries their ids in
+    ``ended`` so that the caller can report them.
+    """
+
+    ended = ()
 
 
 class MissingDriver(EngineError):
@@ -203,6 +210,11 @@ class Engine(abc.ABC):
     def unfence(self, record):
         """Undo exactly the changes of a fence record. Returns the list of changes restored
         (empty when there was nothing to restore)."""
+
+    def unfenced_record(self, scope, accounts=(), options=None):
+        """A record whose undo sets the unfenced values, whatever they were before: the unlock of
+        an operator whose real record is lost (db_write_lock ``force``). Engines override it."""
+        raise NotSupported('the %s engine cannot unlock without the fence record; pass the record' % self.name)
 
     @abc.abstractmethod
     def fence_state(self, scope, accounts=()):

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.common.text.converters import to_bytes
 
 try:
@@ -36,6 +37,9 @@ def run_module(capfd):
             args['_ansible_check_mode'] = True
         if diff:
             args['_ansible_diff'] = True
+        # Warnings and deprecations are module globals: a run in this process must not see the last one's.
+        module_warnings._global_warnings.clear()
+        module_warnings._global_deprecations.clear()
         with patch_module_args(args):
             with pytest.raises(SystemExit):
                 module.main()

@@ -61,7 +61,7 @@ def test_db_write_lock_reports_a_rolled_back_fence(servers, capfd):
     assert result['failed'] is True
     assert result['msg'].startswith('Could not apply the fence: ALTER DATABASE [shop] SET READ_ONLY WITH NO_WAIT failed: '
                                     "Database state cannot be changed while other users are using the database 'shop'")
-    assert result['msg'].endswith('Rolled back: database crm: READ_WRITE -> READ_ONLY.')
+    assert result['msg'].endswith('Nothing is left changed: 1 change rolled back (database crm back to READ_WRITE).')
     assert not any(db['read_only'] for db in source.databases.values())
 
 
