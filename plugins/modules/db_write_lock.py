@@ -88,7 +88,8 @@ options:
         while the server was paused (Redis holds them back, it does not refuse them).
       - V(drop) ends those clients before the pause is lifted, so their writes never run (after a
         switchover they belong to the destination). V(execute) lets them run (an aborted switchover).
-      - Recorded in the fence record; the unlock uses the value of the record.
+      - Recorded in the fence record; the unlock uses the value of the record, unless O(queued_writes)
+        is given with O(state=unlocked).
       - A client library that retries on a lost connection (redis-py does by default) sends a dropped
         write again once the pause is lifted; only the switch of its traffic stops that.
     type: str
@@ -346,6 +347,9 @@ def main():
                 record = engine.unfenced_record(params['scope'], params['accounts'], options=options)
             else:
                 record = params['fence']
+                if options.get('queued_writes'):
+                    # At the unlock the caller knows best: an aborted switchover lets the held-back writes run.
+                    record = dict(record, extra=dict(record.get('extra') or {}, queued_writes=options['queued_writes']))
             scope, accounts = record['scope'], record_accounts(record, params['accounts'])
             read_state('before', scope, accounts)
             doing = 'lifting the fence'

@@ -370,8 +370,9 @@ def test_password_never_in_verbose_output(request, which):
     assert 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in output
 
 
-@pytest.mark.parametrize('queued_writes', ['drop', 'execute'])
-def test_redis_writes_held_back_by_the_pause_are_dropped_or_run(redis_apps, queued_writes):
+@pytest.mark.parametrize('queued_writes, at_unlock', [('drop', None), ('execute', None), ('drop', 'execute')],
+                         ids=['drop', 'execute', 'execute-given-at-unlock'])
+def test_redis_writes_held_back_by_the_pause_are_dropped_or_run(redis_apps, queued_writes, at_unlock):
     account = redis_apps.make()[0]
     server = account.server
     key = account.prefix + 'held-back'
@@ -393,12 +394,14 @@ def test_redis_writes_held_back_by_the_pause_are_dropped_or_run(redis_apps, queu
     writer.start()
     wait_until(lambda: any('user=%s' % account.user in line and 'cmd=set' in line and 'flags=b' in line
                            for line in server.command('CLIENT', 'LIST').splitlines()), 'the write to be held back')
-    run = play([task('lift', 'db_write_lock', lock_args(server, state='unlocked', fence='{{ record }}'))],
-               extra_vars={'record': record})
+    unlock = lock_args(server, state='unlocked', fence='{{ record }}')
+    if at_unlock:
+        unlock['queued_writes'] = at_unlock
+    run = play([task('lift', 'db_write_lock', unlock)], extra_vars={'record': record})
     writer.join(30)
     assert run.rc == 0, run
     restored = run.task('lift')['restored']
-    if queued_writes == 'drop':
+    if (at_unlock or queued_writes) == 'drop':
         assert 'error' in outcome and server.command('EXISTS', key) == 0
         assert len(restored[0]['dropped_sessions']) == 1
     else:
