@@ -72,7 +72,9 @@ def test_switchover_keeps_every_acknowledged_write(engine, catch_up, tmp_path):
     assert len(result['server_directories']) == 2 and not any(os.path.exists(path) for path in result['server_directories'])
 
 
-def test_ctrl_c_tears_everything_down():
+def interrupted_demo(signum):
+    """Start a demo, send ``signum`` to its process group once the playbook runs; (exit status,
+    output, ports it used, its state directory)."""
     proc = subprocess.Popen([sys.executable, '-m', 'rehearsal', 'demo', '--engine', 'redis', '--copy-seconds', '1'], cwd=COLLECTION_ROOT,
                             env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     output, ports, state_dirs = [], [], []
@@ -83,19 +85,36 @@ def test_ctrl_c_tears_everything_down():
             state_dirs += re.findall(r'^Rehearsal files in (\S+) \(removed at the end\)', line)
             if line.startswith('TASK ['):
                 break       # the playbook runs
-        # What a terminal does on Ctrl-C: SIGINT to the whole foreground group.
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signum)
         output.append(proc.stdout.read())
-        assert proc.wait(120) == 130, ''.join(output)
+        rc = proc.wait(120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     text = ''.join(output)
+    assert len(ports) >= 3 and len(state_dirs) == 1, text     # source, destination, emulator
+    return rc, text, ports, state_dirs[0]
+
+
+def test_ctrl_c_tears_everything_down():
+    # What a terminal does on Ctrl-C: SIGINT to the whole foreground group.
+    rc, text, ports, state_dir = interrupted_demo(signal.SIGINT)
+    assert rc == 130, text
     assert 'interrupted' in text and 'tearing everything down' in text
-    assert len(ports) >= 3, text     # source, destination, emulator
     assert all(closed(port) for port in ports)
-    assert len(state_dirs) == 1 and not os.path.exists(state_dirs[0])
+    assert not os.path.exists(state_dir)
+
+
+def test_a_killed_demo_leaves_nothing_behind():
+    # kill -9 (a CI timeout): no cleanup code runs; the watchdogs stop the servers and remove the files.
+    rc, text, ports, state_dir = interrupted_demo(signal.SIGKILL)
+    assert rc == -signal.SIGKILL, text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (os.path.exists(state_dir) or not all(closed(port) for port in ports)):
+        time.sleep(0.1)
+    assert all(closed(port) for port in ports)
+    assert not os.path.exists(state_dir)
 
 
 def test_up_verify_down(tmp_path):
