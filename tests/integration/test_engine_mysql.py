@@ -5,6 +5,8 @@ tests/unit/plugins/module_utils/engines/test_mysql_flavours.py.
 """
 
 import json
+import shutil
+import tempfile
 import threading
 import time
 
@@ -18,7 +20,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
 )
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.mysql import MySQLEngine
 
-from localdb import MariaDBServer, free_port
+from localdb import LocalServerError, MariaDBServer, free_port
 
 ER_ACCOUNT_LOCKED = 4151
 ER_READ_ONLY = 1290
@@ -502,3 +504,46 @@ def test_tls_modes_against_a_tls_server(mariadb_tls):
     assert 'CERTIFICATE_VERIFY_FAILED' in str(excinfo.value)
     with pytest.raises(EngineError, match='cannot load the TLS files'):
         MySQLEngine(dict(mariadb_tls.params, ssl_mode='require', client_cert='/nonexistent.pem')).connect()
+
+
+# -- the throwaway MariaDB servers every MySQL test relies on (tests/localdb) -----------------------
+def test_localdb_mariadb_servers_start_at_the_same_time():
+    # mariadb-install-db keeps temporary tables in the tmpdir: with a shared /tmp, runs at the same
+    # time deleted each other's files and some failed ("Unknown table 'mysql.tmp_user_sys'").
+    servers = [MariaDBServer() for dummy in range(6)]
+    errors = []
+
+    def start(server):
+        try:
+            server.start()
+        except Exception as exc:  # collected, so that one failure does not hide the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(server,)) for server in servers]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(set(server.port for server in servers)) == len(servers)
+        for server in servers:
+            assert server.execute('SELECT @@tmpdir')[0][0].rstrip('/') == server.path('tmp')
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_localdb_tool_failure_shows_the_error_before_the_advice():
+    server = MariaDBServer()
+    server.basedir = tempfile.mkdtemp(prefix='localdb-test-')
+    advice = ''.join('echo "advice line %d";' % number for number in range(40))
+    try:
+        with pytest.raises(LocalServerError) as excinfo:
+            server.run_tool(['sh', '-c', 'echo "ERROR: 1017  Can\'t find file: x.MAI"; %s exit 1' % advice], 'mariadb-install-db')
+    finally:
+        shutil.rmtree(server.basedir)
+    message = str(excinfo.value)
+    assert message.startswith('MariaDB: mariadb-install-db failed (exit 1):')
+    assert "ERROR: 1017  Can't find file: x.MAI" in message
+    assert 'advice line 39' in message and 'advice line 10' not in message

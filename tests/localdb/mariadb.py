@@ -42,8 +42,12 @@ class MariaDBServer(LocalServer):
                 'login_password': self.password, 'login_db': None}
 
     def _prepare(self):
+        # A private tmpdir: servers share /tmp otherwise, and two mariadb-install-db runs at once
+        # delete each other's #sql-temptable-* files ("Unknown table 'mysql.tmp_user_sys'").
+        os.makedirs(self.path('tmp'), exist_ok=True)
         self.run_tool([_binary('mariadb-install-db', 'mysql_install_db'), '--no-defaults', '--datadir=%s' % self.path('data'),
-                       '--user=%s' % _user(), '--auth-root-authentication-method=normal', '--skip-test-db'],
+                       '--tmpdir=%s' % self.path('tmp'), '--user=%s' % _user(), '--auth-root-authentication-method=normal',
+                       '--skip-test-db'],
                       'mariadb-install-db')
         # Runs at every start: root gets a password on every host it exists for.
         with open(self.path('init.sql'), 'w') as stream:
@@ -54,6 +58,7 @@ class MariaDBServer(LocalServer):
         lines = [
             '[mariadbd]',
             'datadir=%s' % self.path('data'),
+            'tmpdir=%s' % self.path('tmp'),
             'socket=%s' % self.socket,
             'pid-file=%s' % self.path('mysqld.pid'),
             'port=%d' % self.port,

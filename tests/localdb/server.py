@@ -3,6 +3,7 @@ that is always torn down, and a watchdog that kills it if this interpreter dies 
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +32,9 @@ if not clean:
     time.sleep(0.2)
     shutil.rmtree(path, ignore_errors=True)
 '''
+
+# Lines of a server or tool log that state the error (MariaDB, PostgreSQL, Redis styles).
+_ERROR_LINE = re.compile(r"\b(ERROR|FATAL|PANIC|error|Fatal|Could not|Can't)\b")
 
 _RUNNING = set()
 _RUNNING_LOCK = threading.Lock()
@@ -159,7 +163,7 @@ class LocalServer(object):
                                     cwd=self.basedir, check=False, **kwargs)
         if result.returncode != 0:
             raise LocalServerError('%s: %s failed (exit %s):\n%s' % (self.display_name, what, result.returncode,
-                                                                     self._tail(self.path('prepare.log'))))
+                                                                     self._excerpt(self.path('prepare.log'))))
 
     # -- internals ----------------------------------------------------------------------------
     def _launch(self):
@@ -177,12 +181,12 @@ class LocalServer(object):
         deadline = time.monotonic() + self.start_timeout
         while True:
             if self.process.poll() is not None:
-                log = self._tail(self.log_path)
+                log, returncode = self._tail(self.log_path), self.process.returncode
                 self._kill_process()
                 self._stop_watchdog()
                 if 'already in use' in log or 'Address in use' in log or 'Could not create server TCP listening socket' in log:
                     raise _PortTaken(log.strip().splitlines()[-1] if log.strip() else 'port taken')
-                raise LocalServerError('%s exited during start (exit %s):\n%s' % (self.display_name, self.process and self.process.returncode, log))
+                raise LocalServerError('%s exited during start (exit %s):\n%s' % (self.display_name, returncode, self._excerpt(self.log_path)))
             try:
                 if self._ready():
                     return
@@ -225,11 +229,22 @@ class LocalServer(object):
             self._log.close()
             self._log = None
 
+    @classmethod
+    def _excerpt(cls, path, lines=12):
+        """The error lines of a log, then its last lines: tools print their advice after the error
+        (mariadb-install-db: some 25 lines), so a tail alone would hide the error itself."""
+        text = cls._tail(path, lines=None)
+        errors = [line for line in text.splitlines() if _ERROR_LINE.search(line)][:lines]
+        tail = ''.join(text.splitlines(True)[-lines:])
+        if not errors:
+            return tail
+        return 'errors:\n%s\nlast lines of the log:\n%s' % ('\n'.join(errors), tail)
+
     @staticmethod
     def _tail(path, lines=25):
         try:
             with open(path, 'rb') as stream:
-                return b''.join(stream.readlines()[-lines:]).decode('utf-8', 'replace')
+                return b''.join(stream.readlines()[-lines if lines else 0:]).decode('utf-8', 'replace')
         except OSError:
             return ''
 
