@@ -1,0 +1,259 @@
+"""The fault scenarios, each on a :class:`faults.driver.FaultRehearsal`, each returning a
+:class:`Outcome` (a row of the table) for the test to assert on.
+
+Kill points are hook points (``before_<phase>`` / ``after_<phase>``: the phase is recorded as
+started but not done) or ``during_<phase>``: the run goes on from the phase's start and is killed
+while the phase's module waits, kept waiting by a slow DTS answer or a slow replication.
+"""
+
+import itertools
+import time
+
+from dts_emulator.api import ACTIONS
+from dts_emulator.faults import Faults
+
+from .driver import PHASES, FaultTestError
+
+# What keeps each phase's module busy long enough to be killed inside it: a slow answer to this
+# DTS action, or (catch_up) a replication that takes seconds, or (verify_sessions) nothing: the
+# module is killed as soon as it runs.
+SLOW_ACTIONS = {'wait_undelayed': 'DescribeDtsJobDetail', 'pause_forward': 'SuspendDtsJob', 'reverse_task': 'CreateReverseDtsJob'}
+WAIT_MODULES = {'verify_sessions': 'db_sessions_quiesced', 'catch_up': 'db_caught_up'}
+DURING = ('wait_undelayed', 'verify_sessions', 'catch_up', 'pause_forward', 'reverse_task')
+
+
+def every_kill_point():
+    """Every phase boundary and the middle of every wait, in the order a run reaches them."""
+    points = []
+    for phase in PHASES:
+        points.append('during_%s' % phase if phase in DURING else 'before_%s' % phase)
+        points.append('after_%s' % phase)
+    return points
+
+
+# Kill points of the shorter chain: the middle of each wait on the DTS side and of the catch-up,
+# the fence applied but not recorded, and the point of no return reached but not recorded.
+SOME_KILL_POINTS = ('during_wait_undelayed', 'after_fence', 'during_catch_up', 'during_pause_forward', 'during_reverse_task',
+                    'after_reverse_task', 'after_switch_traffic')
+
+
+class Outcome(object):
+    """One row of the fault table."""
+
+    def __init__(self, scenario, engine):
+        self.scenario = scenario
+        self.engine = engine
+        self.outcome = None
+        self.fences_left = None
+        self.lost = None
+        self.duplicated = None
+        self.reverse_tasks = None
+        self.runs = 0
+        self.figure = ''
+        self.notes = []
+
+    def row(self):
+        return (self.engine, self.scenario, self.outcome or '-', _count(self.fences_left), _count(self.lost), _count(self.duplicated),
+                '-' if self.reverse_tasks is None else str(self.reverse_tasks), str(self.runs), self.figure)
+
+    def __repr__(self):
+        return '<Outcome %s %s: %s, fences left %s, lost %s, duplicated %s, reverse tasks %s, runs %s %s; %s>' % (
+            self.engine, self.scenario, self.outcome, self.fences_left, self.lost, self.duplicated, self.reverse_tasks, self.runs,
+            self.figure, '; '.join(self.notes))
+
+
+COLUMNS = ('engine', 'scenario', 'outcome', 'fences left', 'writes lost', 'duplicated', 'reverse tasks', 'runs', 'figure')
+
+
+def _count(value):
+    if value is None:
+        return '-'
+    return str(len(value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def render(rows):
+    lines = [COLUMNS] + [row.row() for row in rows]
+    widths = [max(len(line[index]) for line in lines) for index in range(len(COLUMNS))]
+    text = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines]
+    text.insert(1, '  '.join('-' * width for width in widths))
+    return '\n'.join(text)
+
+
+def settle(rehearsal, outcome, completed):
+    """Fill in what the run left: fences (the servers' settings), writes, reverse tasks."""
+    outcome.outcome = rehearsal.outcome()
+    outcome.fences_left = rehearsal.fences_left(completed=completed)
+    outcome.lost, outcome.duplicated, dummy = rehearsal.writes()
+    reverse = rehearsal.reverse_tasks()
+    outcome.reverse_tasks = len(reverse)
+    outcome.notes.append('reverse tasks: %s' % ', '.join('%s%s' % (job.job_id, ' (released)' if job.released else '') for job in reverse))
+    return outcome
+
+
+# -- the controller is killed -----------------------------------------------------------------
+
+def kill_handler(point):
+    """The handler that kills the run at ``point`` (a hook point or during_<phase>), and the hook
+    point it needs."""
+    if not point.startswith('during_'):
+        return point, lambda control: control.kill()
+    phase = point[len('during_'):]
+
+    def during(control):
+        rehearsal = control.rehearsal
+        action = SLOW_ACTIONS.get(phase)
+        if action:
+            seen = len(rehearsal.emulator.calls(action))
+            rehearsal.emulator.add_fault(action, 'slow', count=1, seconds=1.5)
+            condition, wait = (lambda: len(rehearsal.emulator.calls(action)) > seen), 0.3
+        elif phase == 'catch_up':
+            rehearsal.set_apply_latency(2.0)
+            condition, wait = (lambda: control.module_running(WAIT_MODULES[phase])), 0.8
+        else:
+            condition, wait = (lambda: control.module_running(WAIT_MODULES[phase])), 0.0
+        rehearsal.release()
+        try:
+            control.kill_when(condition, point, settle=wait)
+        finally:
+            if phase == 'catch_up':
+                rehearsal.set_apply_latency(rehearsal.rehearsal.apply_latency)
+            rehearsal.emulator.clear_faults()
+    return 'before_%s' % phase, during
+
+
+def chained_kills(rehearsal, points, scenario):
+    """kill -9 of the controller at each of ``points`` in turn, running the playbook again after
+    each kill, until a run ends by itself."""
+    outcome = Outcome(scenario, rehearsal.engine)
+    killed = []
+    for point in points:
+        hook, handler = kill_handler(point)
+        run = rehearsal.run(points={hook: handler})
+        outcome.runs += 1
+        if run.killed_at != point:
+            raise FaultTestError('the run was not killed at %s (rc %s, points passed %s):\n%s' % (point, run.rc, run.points, run.output[-4000:]))
+        killed.append(point)
+    final = rehearsal.run()
+    outcome.runs += 1
+    outcome.notes.append('killed at %s; the last run ended with rc %s' % (', '.join(killed), final.rc))
+    outcome.figure = '%d kills' % len(killed)
+    outcome.final = final
+    return settle(rehearsal, outcome, completed=final.rc == 0)
+
+
+# -- a server goes down -----------------------------------------------------------------------
+
+# When the server goes down: the hook point at which it stops answering.
+DOWN_POINTS = {'fence': 'before_fence', 'catch_up': 'before_catch_up', 'before_point_of_no_return': 'before_switch_traffic'}
+
+
+def server_down(rehearsal, side, when):
+    """The ``side`` server stops answering at ``when``; the run goes on against it. Once the run
+    ended, the server comes back; a run that could not finish its abort is run again."""
+    outcome = Outcome('%s down: %s' % (side, when.replace('_', ' ')), rehearsal.engine)
+    runs = [rehearsal.run(points={DOWN_POINTS[when]: lambda control: rehearsal.server_down(side)})]
+    rehearsal.server_up(side)
+    outcome.first = runs[0]
+    if 'ABORT INCOMPLETE' in runs[0].output:
+        outcome.notes.append('ABORT INCOMPLETE while the %s was down; run again once it was back' % side)
+        runs.append(rehearsal.run())
+    outcome.runs = len(runs)
+    outcome.final = runs[-1]
+    outcome.figure = 'abort incomplete, completed by a 2nd run' if len(runs) > 1 else ''
+    return settle(rehearsal, outcome, completed=outcome.final.rc == 0)
+
+
+# -- DTS misbehaves ---------------------------------------------------------------------------
+
+class EveryCallFaults(Faults):
+    """Every DTS call meets a fault first: throttling, a burst of three 5xx answers, a slow answer
+    (2 s), a dropped connection, or a connection dropped after the request was applied, in turn;
+    the attempt after the fault is answered normally."""
+
+    SCHEDULE = (('throttle', 1, {}), ('server_error', 3, {'status': 503}), ('slow', 1, {'seconds': 2.0}), ('drop', 1, {}),
+                ('drop_after', 1, {}), ('server_error', 1, {'status': 500}))
+
+    def __init__(self, actions):
+        super(EveryCallFaults, self).__init__(actions)
+        self._schedule = itertools.cycle(self.SCHEDULE)
+        self._pending = []
+        self._pass_next = False
+        self.seen = {}
+
+    def take(self, action, params):
+        with self._lock:
+            if self._pass_next:
+                self._pass_next = False
+                return None
+            if not self._pending:
+                kind, count, details = next(self._schedule)
+                self._pending = [(kind, details)] * count
+            kind, details = self._pending.pop(0)
+            self._pass_next = not self._pending
+            self.seen[kind] = self.seen.get(kind, 0) + 1
+        # A scratch queue validates the details and fills in the defaults of the kind.
+        return Faults(ACTIONS).add(action=action, kind=kind, **details)
+
+
+def dts_misbehaves(rehearsal):
+    """The whole switchover while DTS answers every call with a fault first."""
+    outcome = Outcome('DTS faults at every call', rehearsal.engine)
+    faults = EveryCallFaults(ACTIONS)
+    rehearsal.emulator.faults = faults
+    try:
+        run = rehearsal.run()
+    finally:
+        rehearsal.emulator.faults = Faults(ACTIONS)
+    outcome.runs = 1
+    outcome.final = run
+    outcome.faults_seen = dict(faults.seen)
+    outcome.figure = ', '.join('%s %d' % (kind, count) for kind, count in sorted(faults.seen.items()))
+    return settle(rehearsal, outcome, completed=run.rc == 0)
+
+
+# -- the emulator restarts --------------------------------------------------------------------
+
+def emulator_restarts(rehearsal, phase='pause_forward', down_for=2.0):
+    """The DTS emulator stops while the module of ``phase`` runs, and starts again from its state
+    file ``down_for`` seconds later."""
+    outcome = Outcome('DTS emulator restarts during %s' % phase.replace('_', ' '), rehearsal.engine)
+    module = {'pause_forward': 'dts_task', 'wait_undelayed': 'dts_wait_undelayed', 'reverse_task': 'dts_reverse_task'}[phase]
+
+    def restart(control):
+        rehearsal.release()
+        deadline = time.monotonic() + 60
+        while not control.module_running(module):
+            if control.process.poll() is not None or time.monotonic() > deadline:
+                raise FaultTestError('%s did not run' % module)
+            time.sleep(0.005)
+        rehearsal.restart_emulator(down_for=down_for)
+
+    run = rehearsal.run(points={'before_%s' % phase: restart})
+    outcome.runs = 1
+    outcome.final = run
+    return settle(rehearsal, outcome, completed=run.rc == 0)
+
+
+# -- the write budget is spent ----------------------------------------------------------------
+
+def budget_exceeded(rehearsal, budget=4, latency=30.0):
+    """Catch-up takes longer than the write-unavailable budget (replication is slowed down after
+    the fence): the run must abort, and the figure is the time from the fence to the end of the
+    abort's unfence (the window), against budget + 5 s."""
+    outcome = Outcome('write budget %d s exceeded' % budget, rehearsal.engine)
+
+    def slow_down(control):  # pylint: disable=unused-argument
+        rehearsal.set_apply_latency(latency)
+
+    try:
+        run = rehearsal.run(points={'before_catch_up': slow_down}, extra_vars={'switchover_write_budget': budget})
+    finally:
+        rehearsal.set_apply_latency(rehearsal.rehearsal.apply_latency)
+    outcome.runs = 1
+    outcome.final = run
+    data = (rehearsal.journal() or {}).get('data', {})
+    outcome.window = None
+    if data.get('window_start') and data.get('window_end'):
+        outcome.window = float(data['window_end']) - float(data['window_start'])
+        outcome.figure = 'window %.1f s (budget %d + 5 s = %d s)' % (outcome.window, budget, budget + 5)
+    return settle(rehearsal, outcome, completed=run.rc == 0)
