@@ -1,5 +1,5 @@
-"""``make demo`` (python -m rehearsal demo): the emulator as a process, the DTS steps through
-ansible-playbook, a readable summary, and nothing left behind."""
+"""``python -m rehearsal dts``: the DTS steps of a switchover alone (the emulator as a process,
+the steps through ansible-playbook, a readable summary, and nothing left behind)."""
 
 import glob
 import os
@@ -11,11 +11,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def test_demo_runs_the_dts_steps_and_cleans_up():
+def test_the_dts_steps_run_and_clean_up():
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), 'dtsops-demo-*')))
     environment = dict(os.environ)
     environment['PYTHONPATH'] = os.pathsep.join([os.path.join(COLLECTION_ROOT, 'tests'), environment.get('PYTHONPATH', '')])
-    proc = subprocess.run([sys.executable, '-m', 'rehearsal', 'demo', '--engine', 'postgresql', '--stable-for', '0'], cwd=COLLECTION_ROOT,
+    proc = subprocess.run([sys.executable, '-m', 'rehearsal', 'dts', '--engine', 'postgresql', '--stable-for', '0'], cwd=COLLECTION_ROOT,
                           env=environment, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()

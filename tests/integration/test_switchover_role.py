@@ -207,29 +207,21 @@ def test_failure_after_the_point_of_no_return_keeps_going_forward(unit, emulator
     assert traffic(unit)[-1].startswith('start destination')
 
 
-def test_write_budget_aborts_within_budget(unit, emulator, tmp_path):
-    # Right after the fence the task falls far behind and stays there: the stable-window wait is
-    # capped at what is left of the budget, then the run aborts and the source takes writes again.
-    hook = tmp_path / 'lag.yml'
-    hook.write_text(
-        '- name: Make the task fall behind\n'
-        '  ansible.builtin.uri:\n'
-        '    url: http://%s/_emulator/set_delay\n'
-        '    method: POST\n'
-        '    body_format: json\n'
-        '    body: {job_id: %s, profile: 60000}\n' % (emulator.endpoint, unit['job'].job_id))
-    budget = 5
-    unit['vars'].update(switchover_catch_up='stable_window', switchover_stable_window=2, switchover_write_budget=budget,
-                        switchover_hooks={'after_fence': str(hook)})
+def test_write_budget_aborts_when_spent(unit, emulator, tmp_path):
+    # A hook after the fence outlasts the budget: the next phase does not start, the run aborts and
+    # the source takes writes again. (Waits after the fence are capped at what is left of the budget;
+    # the fault matrix in tests/faults shows that case with its timings.)
+    hook = tmp_path / 'slow.yml'
+    hook.write_text('- name: Outlast the budget\n  ansible.builtin.pause:\n    seconds: 4\n')
+    unit['vars'].update(switchover_write_budget=3, switchover_hooks={'after_fence': str(hook)})
     run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
     assert run.rc != 0
     record = journal(unit)
     assert record['outcome'] == 'aborted', run
-    assert record['phases']['catch_up']['status'] == 'started'
-    assert 'did not reach incremental migration with a delay of at most 5 s for 2 s' in record['data']['abort_reason']
+    assert 'verify_sessions' not in record['phases']
+    assert 'The write-unavailable budget of 3 s is spent' in record['data']['abort_reason']
+    assert record['data']['abort_reason'].endswith('before verify_sessions.')
     assert can_write(unit['app'])
-    # How soon after the budget the source takes writes again is a figure of the fault matrix
-    # (tests/faults), not a timed assertion here.
     assert record['data']['window_end'] > record['data']['window_start']
 
 
