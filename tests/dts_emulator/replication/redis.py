@@ -190,11 +190,14 @@ class RedisReplicator(Replicator):
         """Make the destination load ``snapshot``, serving it as a one-shot master."""
         listener = socket.create_server(('127.0.0.1', 0))
         listener.settimeout(self.sync_timeout)
-        served = threading.Thread(target=self._serve_snapshot, args=(listener, snapshot), daemon=True)
+        done = threading.Event()
+        served = threading.Thread(target=self._serve_snapshot, args=(listener, snapshot, done), daemon=True)
         served.start()
         client = self._client(self.destination)
+        attached = False
         try:
             client.execute_command('REPLICAOF', '127.0.0.1', listener.getsockname()[1])
+            attached = True
             deadline = time.monotonic() + self.sync_timeout
             while True:
                 info = client.info('replication')
@@ -205,33 +208,46 @@ class RedisReplicator(Replicator):
                                            % (self.destination.address, self.sync_timeout))
                 time.sleep(0.02)
             client.execute_command('REPLICAOF', 'NO', 'ONE')
+            attached = False
         except redis_py.RedisError as error:
             raise ReplicationError('loading the snapshot into %s failed (the migration account needs +replicaof +info): %s'
                                    % (self.destination.address, error)) from None
         finally:
+            if attached:
+                # Never leave the destination a read-only replica of a master that is gone.
+                try:
+                    client.execute_command('REPLICAOF', 'NO', 'ONE')
+                except redis_py.RedisError:
+                    pass
             client.close()
+            done.set()
             listener.close()
             served.join(timeout=5)
 
     @staticmethod
-    def _serve_snapshot(listener, snapshot):
+    def _serve_snapshot(listener, snapshot, done):
+        """Serve ``snapshot`` to the one replica that connects, until ``done`` is set."""
         try:
             peer, dummy = listener.accept()
         except OSError:
             return
         replica = Connection(peer)
-        peer.settimeout(1)
+        peer.settimeout(0.2)
         try:
-            while True:
+            while not done.is_set():
                 try:
                     replica.fill()
-                except (socket.timeout, ReplicationError, OSError):
+                except socket.timeout:
+                    continue    # the replica is loading or idle: the link stays up
+                except (ReplicationError, OSError):
                     return
                 while True:
                     parsed = replica.command()
                     if parsed is None:
                         break
-                    name = parsed[0][0].upper() if parsed[0] else b''
+                    if not parsed[0]:
+                        continue    # a loading replica sends bare newlines to keep the link: never answered
+                    name = parsed[0][0].upper()
                     if name == b'PING':
                         peer.sendall(b'+PONG\r\n')
                     elif name in (b'PSYNC', b'SYNC'):
@@ -287,6 +303,8 @@ class RedisReplicator(Replicator):
     def _take(connection, state, parsed, emit):
         """One command of the stream: track the offset and database, group MULTI/EXEC blocks."""
         args, size = parsed
+        if not args:
+            return      # a bare newline keeps a link alive; it is not part of the stream's offsets
         state['offset'] += size
         name = args[0].upper() if args else b''
         block = state['block']

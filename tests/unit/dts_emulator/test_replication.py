@@ -17,14 +17,16 @@ ENGINES = ['mysql', 'postgresql', 'redis']
 DURATIONS = {'precheck': 0.05, 'structure': 0.05, 'full': 0.05, 'reverse_precheck': 0.05}
 
 
-def wait_for(condition, timeout=30, what='the condition'):
+def wait_for(condition, timeout=30, what='the condition', details=None):
+    """Poll ``condition`` until it holds; on timeout say what ``details()`` shows."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError('timed out after %s s waiting for %s (last: %r)' % (timeout, what, value))
+            raise AssertionError('timed out after %s s waiting for %s (last: %r)%s'
+                                 % (timeout, what, value, '; %s' % (details(),) if details else ''))
         time.sleep(0.02)
 
 
@@ -186,13 +188,20 @@ def caught_up(emu, job, workload):
     return job.stage == 'incremental' and emu.replication_status(job.job_id)['pending'] == 0 and workload.same()
 
 
+def wait_caught_up(emu, job, workload, what):
+    wait_for(lambda: caught_up(emu, job, workload), what=what, details=lambda: dict(
+        emu.replication_status(job.job_id), task=job.status, error_message=job.error_message,
+        ledger=(workload.ledger('source'), workload.ledger('destination')),
+        counter=(workload.counter('source'), workload.counter('destination'))))
+
+
 def test_full_copy_then_changes_in_commit_order(make_emulator, workload):
     emu = make_emulator()
     job = start_task(emu, workload)
     wait_for(lambda: emu.replication_status(job.job_id)['prepared'], what='the copy')
     for dummy in range(40):
         workload.write('source')
-    wait_for(lambda: caught_up(emu, job, workload), what='the destination to catch up')
+    wait_caught_up(emu, job, workload, 'the destination to catch up')
     assert workload.counter('destination') == workload.n == 43
     assert workload.ledger('destination') == [('source', n) for n in range(1, 44)]
     status = emu.replication_status(job.job_id)
@@ -203,7 +212,7 @@ def test_full_copy_then_changes_in_commit_order(make_emulator, workload):
 def test_pause_holds_changes_and_resume_applies_them(make_emulator, workload):
     emu = make_emulator()
     job = start_task(emu, workload)
-    wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+    wait_caught_up(emu, job, workload, 'the copy')
     emu.model.suspend(job)
     before = time.time()
     held = [workload.write('source') for dummy in range(5)]
@@ -225,7 +234,7 @@ def test_pause_holds_changes_and_resume_applies_them(make_emulator, workload):
     checkpoint = emu.replication_status(job.job_id)['position']
 
     emu.model.start(job)
-    wait_for(lambda: caught_up(emu, job, workload), what='the held changes')
+    wait_caught_up(emu, job, workload, 'the held changes')
     assert [n for dummy, n in workload.ledger('destination')] == [1, 2, 3] + held
     assert emu.replication_status(job.job_id)['position'] != checkpoint
     assert job.delay_ms == 0
@@ -237,7 +246,7 @@ def test_restart_continues_from_the_state_file(make_emulator, workload, tmp_path
     job = start_task(emu, workload)
     for dummy in range(5):
         workload.write('source')
-    wait_for(lambda: caught_up(emu, job, workload), what='the first changes')
+    wait_caught_up(emu, job, workload, 'the first changes')
     emu.stop()
     saved = json.load(open(state_file))['jobs'][0]['delay']
     assert saved['kind'] == 'replication' and saved['prepared'] and saved['position']
@@ -248,7 +257,7 @@ def test_restart_continues_from_the_state_file(make_emulator, workload, tmp_path
         workload.write('source')
     again = make_emulator(state_file=state_file)
     job = again.job(job.job_id)
-    wait_for(lambda: caught_up(again, job, workload), what='the changes made while the emulator was down')
+    wait_caught_up(again, job, workload, 'the changes made while the emulator was down')
     assert [n for dummy, n in workload.ledger('destination')] == list(range(1, 14))
 
 
@@ -258,26 +267,26 @@ def test_a_stale_state_file_applies_nothing_twice(make_emulator, workload, tmp_p
     state_file = str(tmp_path / 'state.json')
     emu = make_emulator(state_file=state_file)
     job = start_task(emu, workload)
-    wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+    wait_caught_up(emu, job, workload, 'the copy')
     emu.save_state()
     shutil.copy(state_file, state_file + '.old')
     for dummy in range(6):
         workload.write('source')
-    wait_for(lambda: caught_up(emu, job, workload), what='the changes after the saved checkpoint')
+    wait_caught_up(emu, job, workload, 'the changes after the saved checkpoint')
     emu.stop()
     shutil.copy(state_file + '.old', state_file)
 
     again = make_emulator(state_file=state_file)
     workload.write('source')
     job = again.job(job.job_id)
-    wait_for(lambda: caught_up(again, job, workload), what='the change after the restart')
+    wait_caught_up(again, job, workload, 'the change after the restart')
     assert [n for dummy, n in workload.ledger('destination')] == list(range(1, 11))
 
 
 def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, workload):
     emu = make_emulator()
     job = start_task(emu, workload)
-    wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+    wait_caught_up(emu, job, workload, 'the copy')
     emu.model.suspend(job)
     reverse = emu.model.create_reverse(job)
     # Captured from the creation of the reverse task on, even before its writer starts.
@@ -289,7 +298,7 @@ def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, 
 
     emu.model.start_reverse_writer(reverse)
     late = workload.write('destination', 'late')
-    wait_for(lambda: caught_up(emu, reverse, workload), what='the reverse task')
+    wait_caught_up(emu, reverse, workload, 'the reverse task')
     assert {('early', early), ('late', late)} <= set(workload.ledger('source'))
 
     # Both directions running: what one applied is never replayed by the other. (The counter is
@@ -310,7 +319,7 @@ def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, 
 def test_delete_stops_the_replicator_and_releases_its_objects(make_emulator, workload, pair):
     emu = make_emulator()
     job = start_task(emu, workload)
-    wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+    wait_caught_up(emu, job, workload, 'the copy')
     emu.model.delete(job)
     wait_for(lambda: job.delay_source.state.get('released'), what='the release')
     assert job.delay_source.replicator is None
@@ -325,7 +334,7 @@ def test_delete_stops_the_replicator_and_releases_its_objects(make_emulator, wor
 def test_apply_latency_delays_every_change(make_emulator, workload):
     emu = make_emulator(apply_latency=0.4)
     job = start_task(emu, workload)
-    wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+    wait_caught_up(emu, job, workload, 'the copy')
     written = time.time()
     n = workload.write('source')
     wait_for(lambda: workload.counter('destination') == n, what='the delayed change')
@@ -338,14 +347,14 @@ def test_apply_rate_paces_a_backlog(make_emulator, workload):
     emu.start()
     try:
         job = start_task(emu, workload)
-        wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+        wait_caught_up(emu, job, workload, 'the copy')
         emu.model.suspend(job)
         for dummy in range(25):
             workload.write('source')
         wait_for(lambda: emu.replication_status(job.job_id)['pending'] == 25, what='the backlog')
         resumed = time.monotonic()
         emu.model.start(job)
-        wait_for(lambda: caught_up(emu, job, workload), what='the backlog to drain')
+        wait_caught_up(emu, job, workload, 'the backlog to drain')
         # 25 transactions at 50 per second: the last one starts 24 intervals after the first.
         assert time.monotonic() - resumed >= 24 / 50.0
     finally:

@@ -15,7 +15,7 @@ from alibabacloud_dts20200101 import models as dts_models
 from dts_emulator import Emulator, EmulatorClient
 from dts_emulator.replication.local import LocalPair
 from emulator_sdk import AK, REGION, SECRET, sdk
-from test_replication import DURATIONS, Workload, caught_up, wait_for
+from test_replication import DURATIONS, Workload, wait_caught_up, wait_for
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(sys.modules['dts_emulator'].__file__)))
 
@@ -42,7 +42,7 @@ def test_mysql_ddl_replicates_and_account_statements_do_not(emulator, mysql_pair
         server.execute("CREATE USER IF NOT EXISTS app_ddl@'%' IDENTIFIED BY 'app-password'")
     job = emulator.add_job(name=workload.name, source=workload.endpoint('source'), destination=workload.endpoint('destination'))
     emulator.model.start(job)
-    wait_for(lambda: caught_up(emulator, job, workload), what='the copy')
+    wait_caught_up(emulator, job, workload, 'the copy')
 
     source = mysql_pair.source
     conn = source.connect(database=workload.name)
@@ -97,7 +97,7 @@ def test_configure_path_replicates_with_the_endpoint_passwords(emulator, mysql_p
     job = emulator.job(created.job_id)
     # Captured from StartDtsJob on: this write arrives even though incremental migration starts later.
     workload.write('source')
-    wait_for(lambda: caught_up(emulator, job, workload), what='the configured task')
+    wait_caught_up(emulator, job, workload, 'the configured task')
     assert workload.ledger('destination') == [('source', n) for n in range(1, 5)]
     assert mysql_pair.migration_password not in json.dumps(emulator.job(job.job_id).to_dict()['source'])
 
@@ -169,7 +169,7 @@ def test_redis_source_that_lost_the_checkpoint_fails_the_task_clearly(tmp_path):
         emu = Emulator(durations=DURATIONS, state_file=state_file, replication={'credentials': pair.credentials}).start()
         job = emu.add_job(name='cache', source=workload.endpoint('source'), destination=workload.endpoint('destination'))
         emu.model.start(job)
-        wait_for(lambda: caught_up(emu, job, workload), what='the copy')
+        wait_caught_up(emu, job, workload, 'the copy')
         emu.stop()
         client = pair.source.connect()
         for index in range(64):
@@ -203,3 +203,49 @@ def test_bad_replication_options_are_refused_clearly(tmp_path, replication, mess
                             timeout=60, check=False)
     assert result.returncode == 2
     assert result.stderr == 'dts_emulator: %s\n' % message
+
+
+def test_the_snapshot_master_answers_a_loading_replica_as_redis_does():
+    """The one-shot master that hands the source's snapshot to a Redis destination: a replica that
+    takes long to load sends bare newlines, and any answer to them breaks its link ("Master using
+    the inline protocol. Desync?")."""
+    import socket
+    import threading
+
+    from dts_emulator.replication.redis import RedisReplicator, encode
+
+    snapshot = b'REDIS0010-not-really-an-rdb'
+    listener = socket.create_server(('127.0.0.1', 0))
+    listener.settimeout(10)
+    done = threading.Event()
+    served = threading.Thread(target=RedisReplicator._serve_snapshot, args=(listener, snapshot, done),  # pylint: disable=protected-access
+                              daemon=True)
+    served.start()
+    replica = socket.create_connection(listener.getsockname(), timeout=5)
+    try:
+        def ask(*args):
+            replica.sendall(encode(*args))
+            return replica.recv(4096)
+
+        assert ask('PING') == b'+PONG\r\n'
+        assert ask('REPLCONF', 'listening-port', '6380') == b'+OK\r\n'
+        replica.sendall(encode('PSYNC', '?', '-1'))
+        expected = b'+FULLRESYNC ' + b'0' * 40 + b' 0\r\n$%d\r\n' % len(snapshot) + snapshot
+        received = b''
+        while len(received) < len(expected):
+            received += replica.recv(4096)
+        assert received == expected
+        # Loading: newlines, then acknowledgements. None of them gets an answer, and a quiet
+        # replica keeps its link until the destination is detached.
+        replica.sendall(b'\n\n' + encode('REPLCONF', 'ACK', '0'))
+        replica.settimeout(1.5)
+        with pytest.raises(socket.timeout):
+            replica.recv(4096)
+        done.set()
+        served.join(timeout=10)
+        assert not served.is_alive()
+    finally:
+        done.set()
+        replica.close()
+        listener.close()
+        served.join(timeout=10)
