@@ -17,17 +17,26 @@ can undo a fence after a crash::
       "changes": [ {"kind": "...", "target": "...", "before": ..., "after": ...}, ... ],
       "ended_sessions": [ <session dict>, ... ],
       "extra": { engine-specific data needed to undo, e.g. a keeper process } ,
+      "check_mode": true   (only in check mode: nothing was changed, the record says what would be)
     }
 
-``changes`` lists only what this call changed, in the order applied; ``before`` is the value
-found, ``after`` the value set. Undo walks the list backwards and restores ``before`` where the
-server still shows ``after``, so undoing twice, or undoing a fence that found the server already
-fenced, changes nothing.
+``changes`` lists what the fence found and set, in the order applied; ``before`` is the value
+found, ``after`` the value set (equal when the server was fenced already). Undo walks the list
+backwards and restores ``before`` where the server still shows ``after``, so undoing twice, or
+undoing a fence that found the server already fenced, changes nothing.
+
+The machinery around the changes is the same for every engine and lives here: the record
+(:meth:`Engine.new_record`), the checks of a request and of a record (:meth:`Engine.check_scope`,
+:meth:`Engine.check_record`), making planned changes all or nothing (:meth:`Engine.apply_changes`,
+:meth:`Engine.undo_on_failure`, :meth:`Engine.rollback`) and the undo
+(:meth:`Engine.unfence_changes`). An engine supplies what is its own through small hooks:
+``_restore(change)``, ``_current(changes)``, ``_change_error(exc, change)``.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 
 SCOPES = ('instance', 'accounts')
 
@@ -60,12 +69,23 @@ class NotSupported(EngineError):
 
 class FenceError(EngineError):
     """A fence could not be applied completely. What was applied has been undone
-    (``rolled_back``) unless ``rollback_failed`` lists what could not be restored."""
+    (``rolled_back``) unless ``rollback_failed`` lists what could not be restored.
+    Raised by an undo too: ``rolled_back`` are the changes it restored, ``rollback_failed`` the
+    ones it could not."""
 
     def __init__(self, message, rolled_back=None, rollback_failed=None):
         super(FenceError, self).__init__(message)
         self.rolled_back = rolled_back or []
         self.rollback_failed = rollback_failed or []
+
+
+class PartlyApplied(Exception):
+    """Raised by the ``run`` of :meth:`Engine.apply_changes` when a change failed half way and the
+    server holds part of it (a setting written but not reloaded): the rollback undoes it too."""
+
+    def __init__(self, cause):
+        super(PartlyApplied, self).__init__(str(cause))
+        self.cause = cause
 
 
 def make_session(id, user=None, client=None, database=None, state=None, command=None,
@@ -139,8 +159,12 @@ class Engine(abc.ABC):
     """
 
     name = None             # engine option value, e.g. 'mysql'
+    display_name = None     # for messages, e.g. 'SQL Server'
     driver_package = None   # pip package for missing_required_lib(), e.g. 'PyMySQL'
     default_port = None
+    change_kinds = ()       # the ``kind`` values of this engine's fence changes
+    principal = 'account'   # what scope accounts fences, in messages: account, role, user, login
+    principals = 'application accounts'     # the same in the plural, with a hint at the format
 
     def __init__(self, params, check_mode=False):
         self.params = dict(params)
@@ -219,6 +243,205 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def fence_state(self, scope, accounts=()):
         """The current values the fence would change, as a dict (for diff and idempotence)."""
+
+    # -- the fence machinery the engines share ------------------------------------------------
+    def new_record(self, scope, accounts=(), changes=(), ended=(), extra=None):
+        """A fence record (the format above) of this server."""
+        info = self.server_info()
+        record = {
+            'engine': self.name,
+            'scope': scope,
+            'server': self.address,
+            'flavour': info['flavour'],
+            'version': info['version'],
+            'accounts': list(accounts or ()) if scope == 'accounts' else [],
+            'changes': list(changes),
+            'ended_sessions': list(ended),
+            'extra': dict(extra or {}, **self._record_extra()),
+        }
+        if self.check_mode:
+            record['check_mode'] = True
+        return record
+
+    def check_scope(self, scope, accounts=(), exclude_users=(), fencing=False):
+        """Validate a request; returns the accounts as a list (empty for scope instance).
+
+        ``fencing``: the request fences, so it must not fence login_user (it would lock out the
+        connection that lifts the fence) nor an account of ``exclude_users``."""
+        if scope not in SCOPES:
+            raise EngineError("scope must be 'instance' or 'accounts', not %r" % (scope,))
+        if scope == 'instance':
+            return []
+        accounts = list(accounts or ())
+        if not accounts:
+            raise EngineError('scope accounts needs the list of %s to fence' % self.principals)
+        for account in accounts:
+            principal = self._principal(account)
+            if not fencing:
+                continue
+            if self._is_login_user(account, principal):
+                raise EngineError('%s %s is login_user: fencing it would lock out the connection that lifts the fence; '
+                                  'connect with another admin %s' % (self.principal, account, self.principal))
+            if self._is_excluded(account, principal, exclude_users or ()):
+                raise EngineError('%s %s is both fenced (accounts) and excluded (exclude_users).' % (self.principal, account))
+        return accounts
+
+    def check_options(self, options, known=()):
+        """The engine-specific options that are set; EngineError naming one this engine does not take."""
+        options = dict((key, value) for key, value in (options or {}).items() if value is not None)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            takes = ' (it takes %s)' % ', '.join(known) if known else ''
+            raise EngineError('option %s does not apply to %s%s.' % (', '.join(unknown), self.display_name, takes))
+        return options
+
+    def check_record(self, record):
+        """The changes of ``record``; EngineError when it is not a fence record of this engine."""
+        if not isinstance(record, dict):
+            raise EngineError('not a %s fence record: expected the dict that the fence returned, got %r' % (self.name, record))
+        missing = [key for key in ('engine', 'scope', 'changes') if key not in record]
+        if missing:
+            raise EngineError('not a fence record of the %s engine: it has no %s' % (self.name, ', '.join(missing)))
+        if record['engine'] != self.name:
+            raise EngineError('not a %s fence record: it is a record of the %s engine' % (self.name, record['engine']))
+        if record['scope'] not in SCOPES:
+            raise EngineError('not a %s fence record: its scope %r is neither instance nor accounts' % (self.name, record['scope']))
+        changes = record['changes']
+        if not isinstance(changes, list) or not all(isinstance(c, dict) and {'kind', 'target', 'before', 'after'} <= set(c)
+                                                    for c in changes):
+            raise EngineError('the %s fence record has no valid changes list (kind, target, before, after).' % self.name)
+        unknown = [change for change in changes if change['kind'] not in self.change_kinds]
+        if unknown:
+            raise EngineError('unknown change kind %r in the %s fence record (known: %s).'
+                              % (unknown[0]['kind'], self.name, ', '.join(self.change_kinds)))
+        return changes
+
+    def apply_changes(self, plan, run):
+        """Make the planned changes in order with ``run(change)``; a change whose ``before`` equals
+        its ``after`` is kept (the record shows the server was fenced already) but not made. All or
+        nothing: when one fails, the ones made are undone, newest first, and FenceError raised.
+        In check mode ``run`` records its statements without running them. Returns the changes."""
+        applied = []
+        for change in plan:
+            if change['before'] == change['after']:
+                continue
+            try:
+                run(change)
+            except PartlyApplied as exc:
+                self.rollback(applied + [change], self._change_error(exc.cause, change))
+            except Exception as exc:  # whatever stopped it, nothing may stay half fenced
+                self.rollback(applied, self._change_error(exc, change))
+            applied.append(change)
+        return list(plan)
+
+    @contextlib.contextmanager
+    def undo_on_failure(self, changes):
+        """Around the steps that follow the changes of a fence (listing and ending sessions): a
+        failure undoes ``changes`` and raises FenceError, naming the sessions already ended."""
+        try:
+            yield
+        except FenceError:
+            raise
+        except Exception as exc:  # whatever stopped it, nothing may stay half fenced
+            error = self._change_error(exc)
+            if getattr(exc, 'ended', None):
+                error = EngineError('%s (sessions already ended: %s)' % (error, ', '.join(str(i) for i in exc.ended)))
+            self.rollback(changes, error)
+
+    def end_fence_sessions(self, changes, victims):
+        """End the sessions ``victims()`` lists after the fence made ``changes``; a failure of
+        either undoes the changes (FenceError). Returns the sessions ended."""
+        with self.undo_on_failure(changes):
+            victims = victims()
+            ended = set(self.end_sessions(victims))
+        return [session for session in victims if session['id'] in ended]
+
+    def rollback(self, changes, error):
+        """Undo ``changes`` newest first after ``error`` stopped a fence, and raise FenceError with
+        the error, what was undone and, loudly, what could not be."""
+        rolled_back, failed, errors = [], [], []
+        for change in reversed(changes):
+            if change['before'] == change['after']:
+                continue
+            try:
+                self._restore(change)
+            except Exception as exc:  # report every change we could not restore, keep going
+                failed.append(change)
+                errors.append(str(self._change_error(exc, change, undo=True)))
+                continue
+            rolled_back.append(change)
+        message = str(error)
+        undone = [self._undo_statement(change) for change in rolled_back]
+        if undone and all(undone):
+            message += '; undone: %s' % ', '.join(undone)
+        if failed:
+            message += '; COULD NOT UNDO (restore by hand): %s' % '; '.join(errors)
+        raise FenceError(message, rolled_back=rolled_back, rollback_failed=failed)
+
+    def unfence_changes(self, changes):
+        """Undo fence ``changes`` newest first, each only while the server still shows its fenced
+        value: a later change by someone else wins, and undoing twice changes nothing. Every change
+        is tried; FenceError lists those that could not be restored. Returns the changes restored."""
+        effective = [change for change in changes if change['before'] != change['after']]
+        if not effective:
+            return []
+        current = self._current(effective)
+        restored, failed, errors = [], [], []
+        for change in reversed(effective):
+            if not self._still_fenced(change, current):
+                continue
+            try:
+                self._restore(change, current)
+            except Exception as exc:  # try the others, then report all that failed
+                failed.append(change)
+                errors.append(str(self._change_error(exc, change, undo=True)))
+                continue
+            restored.append(change)
+        if failed:
+            raise FenceError('could not restore %d change(s): %s' % (len(failed), '; '.join(errors)),
+                             rolled_back=restored, rollback_failed=failed)
+        return restored
+
+    # -- hooks of the fence machinery ---------------------------------------------------------
+    def _record_extra(self):
+        """Engine-specific data every fence record of this engine carries in ``extra``."""
+        return {}
+
+    def _principal(self, account):
+        """The identity ``account`` names, as compared with login_user and exclude_users;
+        EngineError when it is not a valid name."""
+        return account
+
+    def _is_login_user(self, account, principal):
+        return principal == self._principal(self.params.get('login_user') or '')
+
+    def _is_excluded(self, account, principal, exclude_users):
+        return principal in set(self._principal(user) for user in exclude_users)
+
+    def _restore(self, change, current=None):
+        """Set ``change`` back to its ``before`` value. ``current``: what :meth:`_current` read."""
+        raise NotImplementedError
+
+    def _current(self, changes):
+        """The values the targets of ``changes`` show now, keyed by (kind, target)."""
+        raise NotImplementedError
+
+    def _still_fenced(self, change, current):
+        """Whether the server still shows the fenced value of ``change``."""
+        return current.get((change['kind'], change['target'])) == change['after']
+
+    def _change_error(self, exc, change=None, undo=False):
+        """The EngineError to report for ``exc``, raised while making ``change`` (``undo``: while
+        restoring it; no change: while listing or ending sessions)."""
+        if isinstance(exc, EngineError):
+            return exc
+        text = str(exc).strip()
+        return EngineError('%s: %s' % (type(exc).__name__, text) if text else type(exc).__name__)
+
+    def _undo_statement(self, change):
+        """How the undo of ``change`` reads in a rollback message; None leaves the undone changes
+        to FenceError.rolled_back."""
+        return None
 
     # -- catch-up proof -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -21,10 +21,8 @@ import traceback
 import uuid
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
-    SCOPES,
     Engine,
     EngineError,
-    FenceError,
     MissingDriver,
     NotSupported,
     make_session,
@@ -114,8 +112,12 @@ def lsid_uuid(op):
 
 class MongoDBEngine(Engine):
     name = 'mongodb'
+    display_name = 'MongoDB'
     driver_package = 'pymongo'
     default_port = 27017
+    change_kinds = ('user_write_block', 'user_roles')
+    principal = 'user'
+    principals = 'application users (user@database)'
 
     def __init__(self, params, check_mode=False):
         super(MongoDBEngine, self).__init__(params, check_mode=check_mode)
@@ -340,12 +342,18 @@ class MongoDBEngine(Engine):
         return ended
 
     # -- fencing ------------------------------------------------------------------------------
-    def _record(self, scope, accounts, changes, ended, extra=None):
-        return {
-            'engine': self.name, 'scope': scope, 'server': self.address, 'flavour': 'mongodb',
-            'version': self._info['version'], 'accounts': list(accounts), 'changes': changes, 'ended_sessions': ended,
-            'extra': dict(extra or {}, topology=self._info['topology'], check_mode=self.check_mode),
-        }
+    def _record_extra(self):
+        return {'topology': self._info['topology'], 'check_mode': self.check_mode}
+
+    def _principal(self, account):
+        return parse_account(account)
+
+    def _is_login_user(self, account, principal):
+        return principal == (self.params.get('login_user'), self.params.get('login_db') or 'admin')
+
+    def _is_excluded(self, account, principal, exclude_users):
+        # exclude_users spares sessions by user name, whatever their database.
+        return principal[0] in exclude_users or account in exclude_users
 
     def _write_block_state(self):
         """enabled/disabled from serverStatus; unknown on mongos, which does not report it."""
@@ -361,19 +369,9 @@ class MongoDBEngine(Engine):
                                'server: use scope accounts.')
 
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
-        accounts = check_scope(scope, accounts)
-        unknown = sorted(k for k, v in (options or {}).items() if v is not None)
-        if unknown:
-            raise EngineError('option %s does not apply to MongoDB.' % ', '.join(unknown))
+        accounts = self.check_scope(scope, accounts, exclude_users, fencing=True)
+        self.check_options(options)
         excluded = set(exclude_users or ())
-        me = (self.params.get('login_user'), self.params.get('login_db') or 'admin')
-        for account in accounts:
-            user, db = parse_account(account)
-            if (user, db) == me:
-                raise EngineError('user %s is login_user: fencing it would lock out the connection that lifts the fence; '
-                                  'connect with another admin user.' % account)
-            if user in excluded or account in excluded:
-                raise EngineError('user %s is both fenced (accounts) and excluded (exclude_users).' % account)
         if scope == 'instance':
             return self._fence_instance(end_sessions, excluded)
         return self._fence_accounts(accounts, end_sessions, excluded)
@@ -382,21 +380,14 @@ class MongoDBEngine(Engine):
         self._check_write_block()
         before = self._write_block_state()
         change = {'kind': 'user_write_block', 'target': 'user_write_block', 'before': before, 'after': ENABLED}
-        changes = []
-        if before != ENABLED:
-            self.command('admin', {'setUserWriteBlockMode': 1, 'global': True},
-                         privilege='setUserWriteBlockMode (role backup, restore or root)')
-        changes.append(change)
+        changes = self.apply_changes([change], lambda change: self.command(
+            'admin', {'setUserWriteBlockMode': 1, 'global': True}, privilege='setUserWriteBlockMode (role backup, restore or root)'))
         ended = []
         if end_sessions:
             # Writes already inside an open transaction could still commit: end those sessions.
-            targets = [s for s in self.sessions() if s['writing'] and not s['own'] and s['user'] not in excluded]
-            try:
-                ids = set(self.end_sessions(targets))
-            except EngineError as exc:
-                self._rollback(changes, exc)
-            ended = [s for s in targets if s['id'] in ids]
-        return self._record('instance', (), changes, ended)
+            ended = self.end_fence_sessions(changes, lambda: [
+                s for s in self.sessions() if s['writing'] and not s['own'] and s['user'] not in excluded])
+        return self.new_record('instance', (), changes, ended)
 
     def _users(self, accounts):
         keys = [parse_account(account) for account in accounts]
@@ -426,88 +417,72 @@ class MongoDBEngine(Engine):
     def _fence_accounts(self, accounts, end_sessions, excluded):
         users = self._users(accounts)
         writing = self._write_roles(users)
-        changes = []
+        plan = []
         for user in users:
             roles = [{'role': r['role'], 'db': r['db']} for r in user.get('roles') or ()]
             revoked = [r for r in roles if role_key(r) in writing]
-            change = {'kind': 'user_roles', 'target': user_key(user['user'], user['db']),
-                      'before': sorted('%s@%s' % role_key(r) for r in roles),
-                      'after': sorted('%s@%s' % role_key(r) for r in roles if r not in revoked),
-                      'revoked': revoked}
-            if revoked:
-                try:
-                    self.command(user['db'], {'revokeRolesFromUser': user['user'], 'roles': revoked},
-                                 privilege='revokeRole on the roles\' databases (role userAdminAnyDatabase)')
-                except EngineError as exc:
-                    self._rollback(changes, exc)
-            changes.append(change)
+            plan.append({'kind': 'user_roles', 'target': user_key(user['user'], user['db']),
+                         'before': sorted('%s@%s' % role_key(r) for r in roles),
+                         'after': sorted('%s@%s' % role_key(r) for r in roles if r not in revoked),
+                         'revoked': revoked})
+        changes = self.apply_changes(plan, self._revoke)
         ended = []
         if end_sessions:
             fenced = set((u['user'], u['db']) for u in users)
-            targets = [s for s in self.sessions() if not s['own'] and (s['user'], s['user_db']) in fenced
-                       and s['user'] not in excluded]
-            try:
+            with self.undo_on_failure(changes):
+                targets = [s for s in self.sessions() if not s['own'] and (s['user'], s['user_db']) in fenced
+                           and s['user'] not in excluded]
                 # Every session of these users, with its operations, cursors and open transactions;
                 # then the operations that run without a session.
                 self.command('admin', {'killAllSessionsByPattern': [{'users': [{'user': u, 'db': d} for u, d in sorted(fenced)]}]},
                              privilege='killAnySession (role hostManager)')
                 self.end_sessions([s for s in targets if not s['lsid']])
-            except EngineError as exc:
-                self._rollback(changes, exc)
             # Idle connections stay open (MongoDB cannot close them) but can no longer write.
             ended = [s for s in targets if s['lsid'] or s['opid'] is not None]
-        return self._record('accounts', [c['target'] for c in changes], changes, ended)
+        return self.new_record('accounts', [c['target'] for c in changes], changes, ended)
 
-    def _rollback(self, changes, exc):
-        rolled_back, failed = [], []
-        for change in reversed(changes):
-            if change['before'] == change['after']:
-                continue
-            try:
-                self._restore(change)
-                rolled_back.append(change)
-            except EngineError:
-                failed.append(change)
-        raise FenceError(str(exc), rolled_back=rolled_back, rollback_failed=failed)
+    def _revoke(self, change):
+        user, dummy, db = change['target'].rpartition('@')
+        self.command(db, {'revokeRolesFromUser': user, 'roles': change['revoked']},
+                     privilege='revokeRole on the roles\' databases (role userAdminAnyDatabase)')
 
     def _restore(self, change, current=None):
         if change['kind'] == 'user_write_block':
             self.command('admin', {'setUserWriteBlockMode': 1, 'global': False},
                          privilege='setUserWriteBlockMode (role backup, restore or root)')
-        elif change['kind'] == 'user_roles':
-            user, dummy, db = change['target'].rpartition('@')
-            roles = [r for r in change.get('revoked') or () if current is None or role_key(r) not in current]
-            if roles:
-                self.command(db, {'grantRolesToUser': user, 'roles': roles},
-                             privilege='grantRole on the roles\' databases (role userAdminAnyDatabase)')
-        else:
-            raise EngineError('unknown change kind %r in the fence record.' % change['kind'])
+            return
+        user, dummy, db = change['target'].rpartition('@')
+        roles = self._missing_roles(change, current)
+        if roles:
+            self.command(db, {'grantRolesToUser': user, 'roles': roles},
+                         privilege='grantRole on the roles\' databases (role userAdminAnyDatabase)')
+
+    @staticmethod
+    def _missing_roles(change, current=None):
+        """The revoked roles the user lacks now (all of them when ``current`` was not read)."""
+        if current is None:
+            return list(change.get('revoked') or ())
+        roles = current.get(('user_roles', change['target'])) or set()
+        return [r for r in change.get('revoked') or () if role_key(r) not in roles]
 
     def unfence(self, record):
-        changes = check_record(record, self.name)
-        restored, failed, errors = [], [], []
-        for change in reversed(changes):
-            if change['before'] == change['after']:
-                continue
-            try:
-                if change['kind'] == 'user_write_block':
-                    # Restore only what still shows the fenced value; mongos cannot tell (unknown).
-                    if self._write_block_state() == DISABLED:
-                        continue
-                    self._restore(change)
-                else:
-                    current = self._current_roles(change['target'])
-                    if current is None or not [r for r in change.get('revoked') or () if role_key(r) not in current]:
-                        continue          # the user is gone, or has the roles back already
-                    self._restore(change, current)
-                restored.append(change)
-            except EngineError as exc:
-                failed.append(change)
-                errors.append(str(exc))
-        if failed:
-            raise FenceError('could not restore %d change(s): %s' % (len(failed), '; '.join(errors)),
-                             rolled_back=restored, rollback_failed=failed)
-        return restored
+        return self.unfence_changes(self.check_record(record))
+
+    def _current(self, changes):
+        current = {}
+        for change in changes:
+            if change['kind'] == 'user_write_block':
+                current[('user_write_block', change['target'])] = self._write_block_state()
+            else:
+                current[('user_roles', change['target'])] = self._current_roles(change['target'])
+        return current
+
+    def _still_fenced(self, change, current):
+        if change['kind'] == 'user_write_block':
+            # mongos does not report the block (unknown): lift it to be sure.
+            return current.get(('user_write_block', change['target'])) != DISABLED
+        # Not when the user is gone, or has the roles back already.
+        return current.get(('user_roles', change['target'])) is not None and bool(self._missing_roles(change, current))
 
     def _current_roles(self, target):
         user, db = parse_account(target)
@@ -517,15 +492,15 @@ class MongoDBEngine(Engine):
     def unfenced_record(self, scope, accounts=(), options=None):
         """A record that, undone, lifts the user write block (force unlock). The roles an accounts
         fence revoked are known only from its record."""
-        check_scope(scope, accounts)
+        self.check_scope(scope, accounts)
         if scope == 'accounts':
             raise NotSupported('the roles an accounts fence revoked are recorded only in its fence record: unlock with '
                                'the record, or grant the roles back with grantRolesToUser.')
         change = {'kind': 'user_write_block', 'target': 'user_write_block', 'before': DISABLED, 'after': ENABLED}
-        return self._record('instance', (), [change], [], {'forced': True})
+        return self.new_record('instance', (), [change], extra={'forced': True})
 
     def fence_state(self, scope, accounts=()):
-        accounts = check_scope(scope, accounts)
+        accounts = self.check_scope(scope, accounts)
         if scope == 'instance':
             return {'user_write_block': self._write_block_state()}
         state = {}
@@ -582,29 +557,3 @@ class MongoDBEngine(Engine):
         if not self._collection_exists(db, collection):
             raise EngineError('token collection %s does not exist on %s (yet).' % (name, self.address))
         return False
-
-
-def check_scope(scope, accounts):
-    """Validate scope and accounts; returns the accounts as a list."""
-    if scope not in SCOPES:
-        raise EngineError('scope must be one of %s, got %r.' % (', '.join(SCOPES), scope))
-    if scope == 'instance':
-        return []
-    accounts = list(accounts or ())
-    if not accounts:
-        raise EngineError('scope accounts needs the users to fence in accounts.')
-    for account in accounts:
-        parse_account(account)
-    return accounts
-
-
-def check_record(record, engine):
-    """The changes of a fence record of ``engine``; EngineError when it is not one."""
-    if not isinstance(record, dict) or record.get('engine') != engine or record.get('scope') not in SCOPES:
-        raise EngineError('not a %s fence record: %r' % (engine, record if not isinstance(record, dict) else
-                                                         dict((k, record.get(k)) for k in ('engine', 'scope'))))
-    changes = record.get('changes')
-    if not isinstance(changes, list) or not all(isinstance(c, dict) and {'kind', 'target', 'before', 'after'} <= set(c)
-                                                for c in changes):
-        raise EngineError('the %s fence record has no valid changes list (kind, target, before, after).' % engine)
-    return changes

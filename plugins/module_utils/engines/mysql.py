@@ -33,7 +33,6 @@ except ImportError:
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
     Engine,
     EngineError,
-    FenceError,
     MissingDriver,
     NotSupported,
     client_host,
@@ -70,6 +69,11 @@ CR_CONN_HOST_ERROR = 2003
 CR_SSL_CONNECTION_ERROR = 2026
 
 DEFAULT_TOKEN_TABLE = 'dtsops_switchover_token'
+
+# InnoDB's INNODB_TRX cache lifetime (trx0i_s.cc), with a margin; and when this process last read
+# it, per server.
+_TRX_CACHE_SECONDS = 0.11
+_LAST_TRX_READ = {}
 
 
 def is_write_statement(statement):
@@ -127,8 +131,11 @@ def quote_identifier(name):
 
 class MySQLEngine(Engine):
     name = 'mysql'
+    display_name = 'MySQL'
     driver_package = 'PyMySQL'
     default_port = 3306
+    change_kinds = ('global_variable', 'account_lock')
+    principals = 'application accounts (user@host or user)'
 
     def __init__(self, params, check_mode=False):
         super(MySQLEngine, self).__init__(params, check_mode=check_mode)
@@ -240,14 +247,16 @@ class MySQLEngine(Engine):
         rows = self.execute(statement, args)
         return rows[0] if rows else None
 
-    def _failure(self, statement, exc, doing):
-        """An EngineError for a statement the server refused, naming a missing privilege."""
+    def _failure(self, statement, exc, doing=None):
+        """An EngineError for a statement the server refused, naming a missing privilege.
+        ``doing`` (e.g. 'fence failed') leads the message."""
         code, message = _error_parts(exc)
         hint = _PRIVILEGE_HINT.search(message)
+        lead = '%s: ' % doing if doing else ''
         if hint:
-            return EngineError('%s: missing privilege %s for login_user (%s refused: MySQL error %s: %s)'
-                               % (doing, hint.group(1), statement, code, message))
-        return EngineError(self._scrub('%s: %s failed (MySQL error %s: %s)' % (doing, statement, code, message)))
+            return EngineError('%smissing privilege %s for login_user (%s refused: MySQL error %s: %s)'
+                               % (lead, hint.group(1), statement, code, message))
+        return EngineError(self._scrub('%s%s failed (MySQL error %s: %s)' % (lead, statement, code, message)))
 
     # -- server -------------------------------------------------------------------------------
     def server_info(self):
@@ -282,11 +291,18 @@ class MySQLEngine(Engine):
     )
 
     def sessions(self):
+        # InnoDB refreshes INNODB_TRX only when it was last read more than 0.1 s ago: a sooner
+        # read shows the transactions as they were then, and would miss a writer that began since.
+        wait = _TRX_CACHE_SECONDS - (time.monotonic() - _LAST_TRX_READ.get(self.address, float('-inf')))
+        if wait > 0:
+            time.sleep(wait)
         try:
             rows = self.execute(self.SESSIONS_SQL)
         except pymysql.err.MySQLError as exc:
             raise self._failure('SELECT ... FROM information_schema.PROCESSLIST, INNODB_TRX', exc,
                                 'cannot list sessions')
+        finally:
+            _LAST_TRX_READ[self.address] = time.monotonic()
         result = []
         for (thread_id, user, host, database, command, seconds, state, info,
              trx_id, trx_state, rows_modified, trx_read_only, trx_age) in rows:
@@ -349,22 +365,6 @@ class MySQLEngine(Engine):
             time.sleep(0.02)
 
     # -- fencing ------------------------------------------------------------------------------
-    def _new_record(self, scope, info, accounts=()):
-        record = {
-            'engine': self.name,
-            'scope': scope,
-            'server': self.address,
-            'flavour': info['flavour'],
-            'version': info['version'],
-            'accounts': list(accounts or ()) if scope == 'accounts' else [],
-            'changes': [],
-            'ended_sessions': [],
-            'extra': {},
-        }
-        if self.check_mode:
-            record['check_mode'] = True
-        return record
-
     def _global_values(self, info):
         names = ['read_only'] + (['super_read_only'] if info['super_read_only'] else [])
         row = self._query_one('SELECT %s' % ', '.join('@@GLOBAL.%s' % name for name in names))
@@ -372,8 +372,6 @@ class MySQLEngine(Engine):
 
     def _resolve_accounts(self, accounts, info):
         """[(user, host, 'locked'|'unlocked')] for the given account specs; EngineError if one is missing."""
-        if not accounts:
-            raise EngineError('scope accounts needs the list of application accounts to fence (user@host or user)')
         if not info['account_lock']:
             raise NotSupported('ACCOUNT LOCK needs MySQL 5.7.6+ or MariaDB 10.4.2+ (server: %s %s); use scope instance'
                                % (info['flavour'], info['version']))
@@ -406,17 +404,8 @@ class MySQLEngine(Engine):
                               'lists them)' % (self.address, ', '.join(missing)))
         return resolved
 
-    def _check_fence_args(self, scope, accounts, exclude_users):
-        if scope not in ('instance', 'accounts'):
-            raise EngineError("scope must be 'instance' or 'accounts', not %r" % (scope,))
-        if scope == 'accounts':
-            for spec in accounts or ():
-                user = parse_account(spec)[0]
-                if user == self.params['login_user']:
-                    raise EngineError('account %s is login_user: fencing it would lock out this connection; '
-                                      'connect with an admin account' % spec)
-                if user in (exclude_users or ()):
-                    raise EngineError('account %s is both fenced (accounts) and excluded (exclude_users)' % spec)
+    def _principal(self, account):
+        return parse_account(account)[0]
 
     def _plan(self, scope, accounts, info):
         if scope == 'instance':
@@ -435,33 +424,17 @@ class MySQLEngine(Engine):
 
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
         options = options or {}
-        self._check_fence_args(scope, accounts, exclude_users)
+        accounts = self.check_scope(scope, accounts, exclude_users, fencing=True)
         info = self.server_info()
-        record = self._new_record(scope, info, accounts)
         plan = self._plan(scope, accounts, info)
         if any(change['before'] != change['after'] for change in plan) and not self.check_mode:
             # SET GLOBAL read_only waits for table locks and commits in progress: bound it.
             self.execute('SET SESSION lock_wait_timeout = %d' % int(options.get('lock_wait_timeout', 10)))
-        applied = []
-        for change in plan:
-            if change['before'] != change['after']:
-                statement = self._describe(change, change['after'])
-                try:
-                    self._set(change, change['after'])
-                except pymysql.err.MySQLError as exc:
-                    self._rollback(applied, self._failure(statement, exc, 'fence failed'))
-                applied.append(change)
-            record['changes'].append(change)
+        changes = self.apply_changes(plan, lambda change: self._set(change, change['after']))
+        ended = []
         if end_sessions:
-            try:
-                victims = self._fence_victims(scope, record['changes'], exclude_users)
-                ended = set(self.end_sessions(victims))
-                record['ended_sessions'] = [s for s in victims if s['id'] in ended]
-            except EngineError as exc:
-                if getattr(exc, 'ended', None):
-                    exc = EngineError('%s (sessions already ended: %s)' % (exc, ', '.join(str(i) for i in exc.ended)))
-                self._rollback(applied, exc)
-        return record
+            ended = self.end_fence_sessions(changes, lambda: self._fence_victims(scope, changes, exclude_users))
+        return self.new_record(scope, accounts, changes, ended)
 
     @staticmethod
     def _describe(change, value):
@@ -485,67 +458,46 @@ class MySQLEngine(Engine):
                 victims.append(session)
         return victims
 
-    def _rollback(self, applied, error):
-        """Undo ``applied`` (newest first) and raise FenceError with ``error``'s message."""
-        rolled_back, failed = [], []
-        for change in reversed(applied):
-            try:
-                self._set(change, change['before'])
-                rolled_back.append(change)
-            except Exception as exc:  # report every change we could not restore, keep going
-                failed.append(dict(change, error=str(exc)))
-        message = str(error)
-        if rolled_back:
-            message += '; undone: %s' % ', '.join(self._describe(c, c['before']) for c in rolled_back)
-        if failed:
-            message += '; COULD NOT UNDO (restore by hand): %s' % ', '.join(self._describe(c, c['before']) for c in failed)
-        raise FenceError(message, rolled_back=rolled_back, rollback_failed=failed)
+    def _restore(self, change, current=None):
+        self._set(change, change['before'])
 
-    def _check_record(self, record):
-        if not isinstance(record, dict) or record.get('engine') != self.name or not isinstance(record.get('changes'), list):
-            raise EngineError('not a fence record of the mysql engine: expected a dict with engine=mysql and changes')
-        for change in record['changes']:
-            if change.get('kind') not in ('global_variable', 'account_lock'):
-                raise EngineError('unknown change in the fence record: %r' % (change,))
+    def _undo_statement(self, change):
+        return self._describe(change, change['before'])
+
+    def _change_error(self, exc, change=None, undo=False):
+        if change is None or not isinstance(exc, pymysql.err.MySQLError):
+            return super(MySQLEngine, self)._change_error(exc, change, undo)
+        if undo:
+            return self._failure(self._describe(change, change['before']), exc)
+        return self._failure(self._describe(change, change['after']), exc, 'fence failed')
+
+    def _current(self, changes):
+        info = self.server_info()
+        current = {}
+        if any(change['kind'] == 'global_variable' for change in changes):
+            # super_read_only of a server without it reads as absent: nothing to restore there.
+            current.update((('global_variable', name), value) for name, value in self._global_values(info).items())
+        for change in changes:
+            if change['kind'] == 'account_lock':
+                current[('account_lock', change['target'])] = self._account_state(change['user'], change['host'], info)
+        return current
 
     def unfence(self, record):
-        self._check_record(record)
-        info = self.server_info()
-        restored = []
-        for change in reversed(record['changes']):
-            if change['before'] == change['after']:
-                continue
-            if change['kind'] == 'global_variable':
-                if change['target'] == 'super_read_only' and not info['super_read_only']:
-                    continue
-                current = self._global_values(info).get(change['target'])
-            else:
-                current = self._account_state(change['user'], change['host'], info)
-            # Restore only what still shows our value: a later change by someone else wins.
-            if current != change['after']:
-                continue
-            try:
-                self._set(change, change['before'])
-            except pymysql.err.MySQLError as exc:
-                raise self._failure(self._describe(change, change['before']), exc, 'unfence failed')
-            restored.append(change)
-        return restored
+        return self.unfence_changes(self.check_record(record))
 
     def unfenced_record(self, scope, accounts=(), options=None):
         """A record whose undo sets the unfenced values whatever they were before (an unlock
         after the real record was lost): read_only (and super_read_only) OFF, or the accounts
         unlocked."""
-        self._check_fence_args(scope, accounts, ())
+        accounts = self.check_scope(scope, accounts)
         info = self.server_info()
-        record = self._new_record(scope, info, accounts)
         if scope == 'instance':
-            record['changes'] = [{'kind': 'global_variable', 'target': name, 'before': 'OFF', 'after': 'ON'}
-                                 for name in self._global_values(info)]
+            changes = [{'kind': 'global_variable', 'target': name, 'before': 'OFF', 'after': 'ON'}
+                       for name in self._global_values(info)]
         else:
-            record['changes'] = [{'kind': 'account_lock', 'target': account_name(user, host), 'user': user, 'host': host,
-                                  'before': 'unlocked', 'after': 'locked'} for user, host, dummy in self._resolve_accounts(accounts, info)]
-        record['extra']['forced'] = True
-        return record
+            changes = [{'kind': 'account_lock', 'target': account_name(user, host), 'user': user, 'host': host,
+                        'before': 'unlocked', 'after': 'locked'} for user, host, dummy in self._resolve_accounts(accounts, info)]
+        return self.new_record(scope, accounts, changes, extra={'forced': True})
 
     def _account_state(self, user, host, info):
         if info['flavour'] == 'mariadb':
@@ -558,6 +510,7 @@ class MySQLEngine(Engine):
         return 'locked' if str(row[0]).upper() in ('1', 'TRUE', 'Y') else 'unlocked'
 
     def fence_state(self, scope, accounts=()):
+        accounts = self.check_scope(scope, accounts)
         info = self.server_info()
         if scope == 'instance':
             return self._global_values(info)

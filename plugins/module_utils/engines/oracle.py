@@ -17,10 +17,8 @@ import ssl
 import traceback
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
-    SCOPES,
     Engine,
     EngineError,
-    FenceError,
     MissingDriver,
     make_session,
 )
@@ -150,8 +148,11 @@ def split_version(version):
 
 class OracleEngine(Engine):
     name = 'oracle'
+    display_name = 'Oracle'
     driver_package = 'oracledb'
     default_port = 1521
+    change_kinds = ('restricted_session', 'account')
+    principals = 'application users'
 
     def __init__(self, params, check_mode=False):
         super(OracleEngine, self).__init__(params, check_mode=check_mode)
@@ -360,13 +361,14 @@ class OracleEngine(Engine):
         return True
 
     # -- fencing ------------------------------------------------------------------------------
-    def _record(self, scope, accounts, changes, ended, extra=None):
-        info = self.server_info()
-        return {
-            'engine': self.name, 'scope': scope, 'server': self.address, 'flavour': info['flavour'],
-            'version': info['version'], 'accounts': list(accounts), 'changes': changes, 'ended_sessions': ended,
-            'extra': dict(extra or {}, container=info['container'], check_mode=self.check_mode),
-        }
+    def _record_extra(self):
+        return {'container': self._context.get('con_name'), 'check_mode': self.check_mode}
+
+    def _principal(self, account):
+        return oracle_name(account)
+
+    def _is_login_user(self, account, principal):
+        return principal == self._context.get('session_user')
 
     def _restricted_state(self):
         """RESTRICTED or ALLOWED: logins of the instance, or of the PDB we are connected to."""
@@ -379,18 +381,9 @@ class OracleEngine(Engine):
         return set(row['grantee'] for row in self.query(RESTRICTED_SESSION_USERS_SQL))
 
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
-        accounts = check_scope(scope, accounts)
-        unknown = sorted(k for k, v in (options or {}).items() if v is not None)
-        if unknown:
-            raise EngineError('option %s does not apply to Oracle.' % ', '.join(unknown))
+        accounts = self.check_scope(scope, accounts, exclude_users, fencing=True)
+        self.check_options(options)
         excluded = set(oracle_name(u, 'exclude_users entry') for u in exclude_users or ())
-        for account in accounts:
-            name = oracle_name(account)
-            if name == self._context.get('session_user'):
-                raise EngineError('account %s is login_user: fencing it would lock out the connection that lifts the '
-                                  'fence; connect with another admin account.' % account)
-            if name in excluded:
-                raise EngineError('account %s is both fenced (accounts) and excluded (exclude_users).' % account)
         if scope == 'instance':
             return self._fence_instance(end_sessions, excluded)
         return self._fence_accounts(accounts, end_sessions, excluded)
@@ -401,17 +394,19 @@ class OracleEngine(Engine):
         privileged = self._restricted_users()
         change = {'kind': 'restricted_session', 'target': 'restricted_session', 'before': before, 'after': RESTRICTED,
                   'container': self._context.get('con_name')}
-        changes = self._apply([(change, 'ALTER SYSTEM ENABLE RESTRICTED SESSION')], 'ALTER SYSTEM')
+        changes = self.apply_changes(
+            [change], lambda change: self.execute('ALTER SYSTEM ENABLE RESTRICTED SESSION', privilege='ALTER SYSTEM'))
         ended, spared = [], []
-        if end_sessions:
+
+        def victims():
             # Restricted mode stops new logins only: end the sessions it cannot stop, spare those
             # whose users may log in anyway (ending them would fence nothing) and say so.
-            targets = []
-            for session in self.sessions():
-                if session['own'] or session['user'] in excluded:
-                    continue
-                (spared if session['user'] in privileged else targets).append(session)
-            ended = self._end_or_rollback(targets, changes)
+            sessions = [s for s in self.sessions() if not s['own'] and s['user'] not in excluded]
+            spared.extend(s for s in sessions if s['user'] in privileged)
+            return [s for s in sessions if s['user'] not in privileged]
+
+        if end_sessions:
+            ended = self.end_fence_sessions(changes, victims)
         extra = {}
         if spared:
             extra['sessions_with_restricted_session'] = spared
@@ -419,7 +414,7 @@ class OracleEngine(Engine):
         if locked_out:
             # The migration account cannot reconnect while restricted: DTS stalls until unfence.
             extra['excluded_users_without_restricted_session'] = locked_out
-        return self._record('instance', (), changes, ended, extra)
+        return self.new_record('instance', (), changes, ended, extra)
 
     def _account_rows(self, names):
         """dba_users rows (username, account_status) of the given exact names."""
@@ -441,82 +436,26 @@ class OracleEngine(Engine):
         if end_sessions:
             self._require('ALTER SYSTEM')
         rows = self._users(accounts)
-        plan = []
-        for row in rows:
-            before = LOCKED if manually_locked(row['account_status']) else OPEN
-            change = {'kind': 'account', 'target': oracle_label(row['username']), 'before': before, 'after': LOCKED,
-                      'account_status': row['account_status']}
-            plan.append((change, 'ALTER USER %s ACCOUNT LOCK' % quote_name(row['username'])))
-        changes = self._apply(plan, 'ALTER USER')
+        plan = [{'kind': 'account', 'target': oracle_label(row['username']),
+                 'before': LOCKED if manually_locked(row['account_status']) else OPEN, 'after': LOCKED,
+                 'account_status': row['account_status']} for row in rows]
+        changes = self.apply_changes(plan, lambda change: self.execute(
+            'ALTER USER %s ACCOUNT LOCK' % quote_name(oracle_name(change['target'])), privilege='ALTER USER'))
         ended = []
         if end_sessions:
             fenced = set(row['username'] for row in rows)
-            targets = [s for s in self.sessions() if not s['own'] and s['user'] in fenced and s['user'] not in excluded]
-            ended = self._end_or_rollback(targets, changes)
-        return self._record('accounts', [oracle_label(row['username']) for row in rows], changes, ended)
+            ended = self.end_fence_sessions(changes, lambda: [
+                s for s in self.sessions() if not s['own'] and s['user'] in fenced and s['user'] not in excluded])
+        return self.new_record('accounts', [oracle_label(row['username']) for row in rows], changes, ended)
 
-    def _end_or_rollback(self, sessions, changes):
-        ended = []
-        try:
-            for session in sessions:
-                if self._kill(session['id']):
-                    ended.append(session)
-        except EngineError as exc:
-            self._rollback(changes, exc)
-        return ended
-
-    def _apply(self, plan, privilege):
-        """Run each planned change in order; on a failure undo the ones applied and raise FenceError."""
-        changes = []
-        for change, sql in plan:
-            if change['before'] != change['after']:
-                try:
-                    self.execute(sql, privilege=privilege)
-                except EngineError as exc:
-                    self._rollback(changes, exc)
-            changes.append(change)
-        return changes
-
-    def _rollback(self, changes, exc):
-        rolled_back, failed = [], []
-        for change in reversed(changes):
-            if change['before'] == change['after']:
-                continue
-            try:
-                self._restore(change)
-                rolled_back.append(change)
-            except EngineError:
-                failed.append(change)
-        raise FenceError(str(exc), rolled_back=rolled_back, rollback_failed=failed)
-
-    def _restore(self, change):
+    def _restore(self, change, current=None):
         if change['kind'] == 'restricted_session':
             self.execute('ALTER SYSTEM DISABLE RESTRICTED SESSION', privilege='ALTER SYSTEM')
-        elif change['kind'] == 'account':
-            self.execute('ALTER USER %s ACCOUNT UNLOCK' % quote_name(oracle_name(change['target'])), privilege='ALTER USER')
         else:
-            raise EngineError('unknown change kind %r in the fence record.' % change['kind'])
+            self.execute('ALTER USER %s ACCOUNT UNLOCK' % quote_name(oracle_name(change['target'])), privilege='ALTER USER')
 
     def unfence(self, record):
-        changes = check_record(record, self.name)
-        current = self._current(changes)
-        restored, failed, errors = [], [], []
-        for change in reversed(changes):
-            if change['before'] == change['after']:
-                continue
-            # Restore only what still shows the fenced value: someone may have lifted it already.
-            if current.get((change['kind'], change['target'])) != change['after']:
-                continue
-            try:
-                self._restore(change)
-                restored.append(change)
-            except EngineError as exc:
-                failed.append(change)
-                errors.append(str(exc))
-        if failed:
-            raise FenceError('could not restore %d change(s): %s' % (len(failed), '; '.join(errors)),
-                             rolled_back=restored, rollback_failed=failed)
-        return restored
+        return self.unfence_changes(self.check_record(record))
 
     def _current(self, changes):
         current = {}
@@ -530,17 +469,17 @@ class OracleEngine(Engine):
 
     def unfenced_record(self, scope, accounts=(), options=None):
         """A record that, undone, sets the unfenced values whatever they were before (force unlock)."""
-        accounts = check_scope(scope, accounts)
+        accounts = self.check_scope(scope, accounts)
         if scope == 'instance':
             changes = [{'kind': 'restricted_session', 'target': 'restricted_session', 'before': ALLOWED,
                         'after': RESTRICTED, 'container': self._context.get('con_name')}]
         else:
             changes = [{'kind': 'account', 'target': oracle_label(row['username']), 'before': OPEN, 'after': LOCKED}
                        for row in self._users(accounts)]
-        return self._record(scope, [c['target'] for c in changes if c['kind'] == 'account'], changes, [], {'forced': True})
+        return self.new_record(scope, [c['target'] for c in changes if c['kind'] == 'account'], changes, extra={'forced': True})
 
     def fence_state(self, scope, accounts=()):
-        accounts = check_scope(scope, accounts)
+        accounts = self.check_scope(scope, accounts)
         if scope == 'instance':
             return {'restricted_session': self._restricted_state()}
         names = [oracle_name(account) for account in accounts]
@@ -595,29 +534,3 @@ class OracleEngine(Engine):
                 raise EngineError('token table %s does not exist on %s (yet).' % (qualified, self.address)) from None
             raise
         return bool(rows[0]['seen'])
-
-
-def check_scope(scope, accounts):
-    """Validate scope and accounts; returns the account names as a list."""
-    if scope not in SCOPES:
-        raise EngineError('scope must be one of %s, got %r.' % (', '.join(SCOPES), scope))
-    if scope == 'instance':
-        return []
-    accounts = list(accounts or ())
-    if not accounts:
-        raise EngineError('scope accounts needs the users to fence in accounts.')
-    for account in accounts:
-        oracle_name(account)
-    return accounts
-
-
-def check_record(record, engine):
-    """The changes of a fence record of ``engine``; EngineError when it is not one."""
-    if not isinstance(record, dict) or record.get('engine') != engine or record.get('scope') not in SCOPES:
-        raise EngineError('not a %s fence record: %r' % (engine, record if not isinstance(record, dict) else
-                                                         dict((k, record.get(k)) for k in ('engine', 'scope'))))
-    changes = record.get('changes')
-    if not isinstance(changes, list) or not all(isinstance(c, dict) and {'kind', 'target', 'before', 'after'} <= set(c)
-                                                for c in changes):
-        raise EngineError('the %s fence record has no valid changes list (kind, target, before, after).' % engine)
-    return changes

@@ -32,8 +32,8 @@ except ImportError:
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
     Engine,
     EngineError,
-    FenceError,
     MissingDriver,
+    PartlyApplied,
     make_session,
 )
 
@@ -76,8 +76,12 @@ def _on_off(value):
 
 class PostgreSQLEngine(Engine):
     name = 'postgresql'
+    display_name = 'PostgreSQL'
     driver_package = 'psycopg2-binary'
     default_port = 5432
+    change_kinds = ('alter_system', 'role_login')
+    principal = 'role'
+    principals = 'application roles'
 
     def __init__(self, params, check_mode=False):
         super(PostgreSQLEngine, self).__init__(params, check_mode=check_mode)
@@ -170,12 +174,15 @@ class PostgreSQLEngine(Engine):
         rows = self.execute(statement, args)
         return rows[0] if rows else None
 
-    def _failure(self, statement, exc, doing, privilege=None):
+    def _failure(self, statement, exc, doing=None, privilege=None):
+        """An EngineError for a statement the server refused; ``privilege`` names what a refusal
+        (SQLSTATE 42501) lacks, ``doing`` (e.g. 'fence failed') leads the message."""
         primary = getattr(getattr(exc, 'diag', None), 'message_primary', None) or ' '.join(str(exc).split())
         code = getattr(exc, 'pgcode', None)
+        lead = '%s: ' % doing if doing else ''
         if code == '42501' and privilege:
-            return EngineError('%s: missing privilege %s for login_user (%s refused: %s)' % (doing, privilege, statement, primary))
-        return EngineError(self._scrub('%s: %s failed (SQLSTATE %s: %s)' % (doing, statement, code, primary)))
+            return EngineError('%smissing privilege %s for login_user (%s refused: %s)' % (lead, privilege, statement, primary))
+        return EngineError(self._scrub('%s%s failed (SQLSTATE %s: %s)' % (lead, statement, code, primary)))
 
     # -- server -------------------------------------------------------------------------------
     def server_info(self):
@@ -264,22 +271,6 @@ class PostgreSQLEngine(Engine):
             time.sleep(0.05)
 
     # -- fencing ------------------------------------------------------------------------------
-    def _new_record(self, scope, info, accounts=()):
-        record = {
-            'engine': self.name,
-            'scope': scope,
-            'server': self.address,
-            'flavour': info['flavour'],
-            'version': info['version'],
-            'accounts': list(accounts or ()) if scope == 'accounts' else [],
-            'changes': [],
-            'ended_sessions': [],
-            'extra': {},
-        }
-        if self.check_mode:
-            record['check_mode'] = True
-        return record
-
     def _read_only_setting(self):
         """(effective system value, value in postgresql.auto.conf or None)."""
         try:
@@ -306,8 +297,6 @@ class PostgreSQLEngine(Engine):
                 if _on_off(setting.split('=', 1)[1]) == 'off']
 
     def _resolve_roles(self, accounts):
-        if not accounts:
-            raise EngineError('scope accounts needs the list of application roles to fence')
         names = list(dict.fromkeys(accounts))
         rows = self.execute('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s)', (names,))
         found = dict(rows)
@@ -316,17 +305,6 @@ class PostgreSQLEngine(Engine):
             raise EngineError('role(s) not found on %s: %s; check the accounts option (\\du lists them)'
                               % (self.address, ', '.join(missing)))
         return [(name, 'LOGIN' if found[name] else 'NOLOGIN') for name in names]
-
-    def _check_fence_args(self, scope, accounts, exclude_users):
-        if scope not in ('instance', 'accounts'):
-            raise EngineError("scope must be 'instance' or 'accounts', not %r" % (scope,))
-        if scope == 'accounts':
-            for role in accounts or ():
-                if role == self.params['login_user']:
-                    raise EngineError('role %s is login_user: fencing it would lock out this connection; connect with an '
-                                      'admin role' % role)
-                if role in (exclude_users or ()):
-                    raise EngineError('role %s is both fenced (accounts) and excluded (exclude_users)' % role)
 
     def _plan(self, scope, accounts):
         if scope == 'instance':
@@ -350,19 +328,19 @@ class PostgreSQLEngine(Engine):
             self.execute(sql.SQL('ALTER SYSTEM SET {} = {}').format(sql.Identifier(SETTING), sql.Literal(value)), write=True)
         self.execute('SELECT pg_reload_conf()', write=True)
 
-    def _apply(self, change, applied):
-        """Make ``change``; it joins ``applied`` as soon as the server holds any part of it."""
+    def _apply(self, change):
         if change['kind'] == 'alter_system':
             self.execute(sql.SQL('ALTER SYSTEM SET {} = {}').format(sql.Identifier(SETTING), sql.Literal(change['after'])),
                          write=True)
-            applied.append(change)
-            self.execute('SELECT pg_reload_conf()', write=True)
-            self._wait_reloaded(change['after'])
+            try:
+                self.execute('SELECT pg_reload_conf()', write=True)
+                self._wait_reloaded(change['after'])
+            except (psycopg2.Error, EngineError) as exc:
+                raise PartlyApplied(exc)  # the file holds the setting: the rollback takes it out again
         else:
             self.execute(sql.SQL('ALTER ROLE {} NOLOGIN').format(sql.Identifier(change['target'])), write=True)
-            applied.append(change)
 
-    def _revert(self, change):
+    def _restore(self, change, current=None):
         if change['kind'] == 'alter_system':
             self._alter_system(change['file_before'])
         else:
@@ -384,42 +362,29 @@ class PostgreSQLEngine(Engine):
             time.sleep(0.02)
 
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
-        self._check_fence_args(scope, accounts, exclude_users)
-        info = self.server_info()
-        record = self._new_record(scope, info, accounts)
-        plan = self._plan(scope, accounts)
-        applied = []
-        fenced_at = None
-        for change in plan:
-            if change['before'] != change['after']:
-                try:
-                    self._apply(change, applied)
-                except (psycopg2.Error, EngineError) as exc:
-                    self._rollback(applied, self._apply_error(change, exc))
-                if change['kind'] == 'alter_system':
-                    # Transactions older than this began read-write (in check mode: would have).
-                    fenced_at = self._query_one('SELECT now()')[0]
-            record['changes'].append(change)
-        try:
+        accounts = self.check_scope(scope, accounts, exclude_users, fencing=True)
+        changes = self.apply_changes(self._plan(scope, accounts), self._apply)
+        extra, fenced_at = {}, None
+        with self.undo_on_failure(changes):
+            if any(change['kind'] == 'alter_system' and change['before'] != change['after'] for change in changes):
+                # Transactions older than this began read-write (in check mode: would have).
+                fenced_at = self._query_one('SELECT now()')[0]
             if scope == 'instance':
                 bypasses = self._bypasses()
                 if bypasses:
-                    record['extra']['bypasses'] = bypasses
-            if end_sessions:
-                victims = self._fence_victims(scope, record['changes'], exclude_users, fenced_at)
-                ended = set(self.end_sessions(victims))
-                record['ended_sessions'] = [session for session in victims if session['id'] in ended]
-        except (psycopg2.Error, EngineError) as exc:
-            if not isinstance(exc, EngineError):
-                exc = self._failure('listing or ending sessions', exc, 'fence failed')
-            if getattr(exc, 'ended', None):
-                exc = EngineError('%s (sessions already ended: %s)' % (exc, ', '.join(str(i) for i in exc.ended)))
-            self._rollback(applied, exc)
-        return record
+                    extra['bypasses'] = bypasses
+        ended = []
+        if end_sessions:
+            ended = self.end_fence_sessions(changes, lambda: self._fence_victims(scope, changes, exclude_users, fenced_at))
+        return self.new_record(scope, accounts, changes, ended, extra)
 
-    def _apply_error(self, change, exc):
-        if isinstance(exc, EngineError):
-            return exc
+    def _change_error(self, exc, change=None, undo=False):
+        if not isinstance(exc, psycopg2.Error):
+            return super(PostgreSQLEngine, self)._change_error(exc, change, undo)
+        if change is None:
+            return self._failure('listing or ending sessions', exc, 'fence failed')
+        if undo:
+            return self._failure(self._undo_statement(change), exc)
         statement = self._describe(change, change['after'])
         if change['kind'] == 'alter_system':
             return self._failure(statement, exc, 'fence failed',
@@ -447,65 +412,34 @@ class PostgreSQLEngine(Engine):
     def _undo_statement(self, change):
         return self._describe(change, change.get('file_before') if change['kind'] == 'alter_system' else change['before'])
 
-    def _rollback(self, applied, error):
-        rolled_back, failed = [], []
-        for change in reversed(applied):
-            try:
-                self._revert(change)
-                rolled_back.append(change)
-            except Exception as exc:  # report every change we could not restore, keep going
-                failed.append(dict(change, error=str(exc)))
-        message = str(error)
-        if rolled_back:
-            message += '; undone: %s' % ', '.join(self._undo_statement(c) for c in rolled_back)
-        if failed:
-            message += '; COULD NOT UNDO (restore by hand): %s' % ', '.join(self._undo_statement(c) for c in failed)
-        raise FenceError(message, rolled_back=rolled_back, rollback_failed=failed)
-
-    def _check_record(self, record):
-        if not isinstance(record, dict) or record.get('engine') != self.name or not isinstance(record.get('changes'), list):
-            raise EngineError('not a fence record of the postgresql engine: expected a dict with engine=postgresql and changes')
-        for change in record['changes']:
-            if change.get('kind') not in ('alter_system', 'role_login'):
-                raise EngineError('unknown change in the fence record: %r' % (change,))
-
-    def unfence(self, record):
-        self._check_record(record)
-        restored = []
-        for change in reversed(record['changes']):
-            if change['before'] == change['after']:
-                continue
+    def _current(self, changes):
+        current = {}
+        for change in changes:
             if change['kind'] == 'alter_system':
-                current = self._read_only_setting()[1]
-                still_ours = current is not None and _on_off(current) == _on_off(change['after'])
+                auto = self._read_only_setting()[1]
+                current[('alter_system', change['target'])] = None if auto is None else _on_off(auto)
             else:
                 row = self._query_one('SELECT rolcanlogin FROM pg_roles WHERE rolname = %s', (change['target'],))
-                still_ours = row is not None and not row[0]
-            # Restore only what still shows our value: a later change by someone else wins.
-            if not still_ours:
-                continue
-            try:
-                self._revert(change)
-            except psycopg2.Error as exc:
-                raise self._failure(self._undo_statement(change), exc, 'unfence failed')
-            restored.append(change)
-        return restored
+                current[('role_login', change['target'])] = None if row is None else 'LOGIN' if row[0] else 'NOLOGIN'
+        return current
+
+    def unfence(self, record):
+        return self.unfence_changes(self.check_record(record))
 
     def unfenced_record(self, scope, accounts=(), options=None):
         """A record whose undo sets the unfenced values whatever they were before (an unlock
         after the real record was lost): default_transaction_read_only removed from
         postgresql.auto.conf, or the roles allowed to log in."""
-        self._check_fence_args(scope, accounts, ())
-        record = self._new_record(scope, self.server_info(), accounts)
+        accounts = self.check_scope(scope, accounts)
         if scope == 'instance':
-            record['changes'] = [{'kind': 'alter_system', 'target': SETTING, 'before': 'off', 'after': 'on', 'file_before': None}]
+            changes = [{'kind': 'alter_system', 'target': SETTING, 'before': 'off', 'after': 'on', 'file_before': None}]
         else:
-            record['changes'] = [{'kind': 'role_login', 'target': role, 'before': 'LOGIN', 'after': 'NOLOGIN'}
-                                 for role, dummy in self._resolve_roles(accounts)]
-        record['extra']['forced'] = True
-        return record
+            changes = [{'kind': 'role_login', 'target': role, 'before': 'LOGIN', 'after': 'NOLOGIN'}
+                       for role, dummy in self._resolve_roles(accounts)]
+        return self.new_record(scope, accounts, changes, extra={'forced': True})
 
     def fence_state(self, scope, accounts=()):
+        accounts = self.check_scope(scope, accounts)
         if scope == 'instance':
             effective, auto = self._read_only_setting()
             return {SETTING: effective, 'postgresql.auto.conf': auto}

@@ -48,6 +48,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     FenceError,
     MissingDriver,
     NotSupported,
+    PartlyApplied,
     make_session,
 )
 
@@ -289,8 +290,12 @@ READ_ONLY_CATEGORIES = frozenset(['@read', '@connection', '@pubsub', '@transacti
 
 class RedisEngine(Engine):
     name = 'redis'
+    display_name = 'Redis'
     driver_package = 'redis'
     default_port = 6379
+    change_kinds = ('client_pause', 'acl_user')
+    principal = 'user'
+    principals = 'application users (ACL users)'
 
     def __init__(self, params, check_mode=False):
         super(RedisEngine, self).__init__(params, check_mode=check_mode)
@@ -394,14 +399,17 @@ class RedisEngine(Engine):
             self.record(rendered)
         return self.conn.execute_command(*args)
 
-    def _failure(self, args, exc, doing):
+    def _failure(self, args, exc, doing=None):
+        """An EngineError for a command the server refused, naming a missing ACL permission.
+        ``doing`` (e.g. 'fence failed') leads the message."""
         message = self._scrub(' '.join(str(exc).split()))
         denied = re.search(r"no permissions to run the '([^']+)' command", message)
+        lead = '%s: ' % doing if doing else ''
         if denied or message.startswith('NOPERM'):
             what = '+%s' % denied.group(1) if denied else 'the ACL permission for %s' % _text(args[0])
-            return EngineError('%s: missing privilege %s for login_user %s (%s refused: %s)'
-                               % (doing, what, self.login_user, render_command(args), message))
-        return EngineError('%s: %s failed (%s)' % (doing, render_command(args), message))
+            return EngineError('%smissing privilege %s for login_user %s (%s refused: %s)'
+                               % (lead, what, self.login_user, render_command(args), message))
+        return EngineError('%s%s failed (%s)' % (lead, render_command(args), message))
 
     def _run(self, doing, *args, **kwargs):
         try:
@@ -551,22 +559,6 @@ class RedisEngine(Engine):
         return ended
 
     # -- fencing ------------------------------------------------------------------------------
-    def _new_record(self, scope, info, accounts=()):
-        record = {
-            'engine': self.name,
-            'scope': scope,
-            'server': self.address,
-            'flavour': info['flavour'],
-            'version': info['version'],
-            'accounts': list(accounts or ()) if scope == 'accounts' else [],
-            'changes': [],
-            'ended_sessions': [],
-            'extra': {},
-        }
-        if self.check_mode:
-            record['check_mode'] = True
-        return record
-
     @staticmethod
     def _user_rules(reply):
         fields = _pairs(reply)
@@ -603,18 +595,11 @@ class RedisEngine(Engine):
             args += [self._selector_arg(selector) for selector in rules['selectors']]
         return args
 
-    def _check_fence_args(self, scope, accounts, exclude_users, options):
-        if scope not in ('instance', 'accounts'):
-            raise EngineError("scope must be 'instance' or 'accounts', not %r" % (scope,))
-        if scope == 'accounts':
-            if not accounts:
-                raise EngineError('scope accounts needs the list of application users (ACL users) to fence')
-            for user in accounts:
-                if user == self.login_user:
-                    raise EngineError('user %s is login_user: fencing it would stop this connection; connect with an admin '
-                                      'user' % user)
-                if user in (exclude_users or ()):
-                    raise EngineError('user %s is both fenced (accounts) and excluded (exclude_users)' % user)
+    def _is_login_user(self, account, principal):
+        return principal == self.login_user
+
+    @staticmethod
+    def _check_options(options):
         queued = options.get('queued_writes', 'drop')
         if queued not in QUEUED_WRITES:
             raise EngineError('queued_writes must be one of %s, not %r' % (', '.join(QUEUED_WRITES), queued))
@@ -624,9 +609,10 @@ class RedisEngine(Engine):
 
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
         options = dict(options or {})
-        self._check_fence_args(scope, accounts, exclude_users, options)
+        accounts = self.check_scope(scope, accounts, exclude_users, fencing=True)
+        self._check_options(options)
         info = self.server_info()
-        record = self._new_record(scope, info, accounts)
+        record = self.new_record(scope, accounts)
         if scope == 'instance':
             return self._fence_pause(record, info, exclude_users, options)
         return self._fence_acl(record, info, accounts, end_sessions, options)
@@ -889,29 +875,24 @@ class RedisEngine(Engine):
         if missing:
             raise EngineError('ACL user(s) not found on %s: %s; check the accounts option (ACL USERS lists them)'
                               % (self.address, ', '.join(missing)))
-        applied = []
-        for change in plan:
-            if change['before'] != change['after']:
-                args = self._fence_args(change)
-                try:
-                    self.command(*args, write=True)
-                except redis_py.RedisError as exc:
-                    self._rollback(applied, self._failure(args, exc, 'fence failed'))
-                applied.append(change)
-                if not self.check_mode:
-                    # Keep the rules as the server shows them, so unfence can compare exactly.
-                    change['after'] = self._rules(change['target']) or change['after']
-            record['changes'].append(change)
+        record['changes'] = changes = self.apply_changes(plan, self._deny_writes)
         if end_sessions:
             fenced = set(users)
-            try:
+            with self.undo_on_failure(changes):
                 victims = [s for s in self.sessions() if s['user'] in fenced and not s['own']]
                 for user in users:
                     self._run('cannot end the sessions of %s' % user, 'CLIENT', 'KILL', 'USER', user, write=True)
                 record['ended_sessions'] = victims
-            except EngineError as exc:
-                self._rollback(applied, exc)
         return record
+
+    def _deny_writes(self, change):
+        self.command(*self._fence_args(change), write=True)
+        if not self.check_mode:
+            try:
+                # Keep the rules as the server shows them, so unfence can compare exactly.
+                change['after'] = self._rules(change['target']) or change['after']
+            except EngineError as exc:
+                raise PartlyApplied(exc)
 
     def _fence_args(self, change):
         args = ['ACL', 'SETUSER', change['target'], '-@write']
@@ -920,62 +901,42 @@ class RedisEngine(Engine):
             args += [self._selector_arg(selector) for selector in change['after']['selectors']]
         return args
 
-    def _rollback(self, applied, error):
-        rolled_back, failed = [], []
-        for change in reversed(applied):
-            try:
-                self.command(*self._setuser_args(change['target'], change['before']), write=True)
-                rolled_back.append(change)
-            except Exception as exc:  # report every change we could not restore, keep going
-                failed.append(dict(change, error=str(exc)))
-        message = str(error)
-        if rolled_back:
-            message += '; undone: ACL rules of %s restored' % ', '.join(c['target'] for c in rolled_back)
-        if failed:
-            message += '; COULD NOT UNDO (restore by hand): ACL rules of %s' % ', '.join(c['target'] for c in failed)
-        raise FenceError(message, rolled_back=rolled_back, rollback_failed=failed)
+    def _restore(self, change, current=None):
+        self.command(*self._setuser_args(change['target'], change['before']), write=True)
 
-    def _check_record(self, record):
-        if not isinstance(record, dict) or record.get('engine') != self.name or not isinstance(record.get('changes'), list):
-            raise EngineError('not a fence record of the redis engine: expected a dict with engine=redis and changes')
-        for change in record['changes']:
-            if change.get('kind') not in ('client_pause', 'acl_user'):
-                raise EngineError('unknown change in the fence record: %r' % (change,))
+    def _undo_statement(self, change):
+        return 'the ACL rules of %s' % change['target']
+
+    def _change_error(self, exc, change=None, undo=False):
+        if change is None or not isinstance(exc, redis_py.RedisError):
+            return super(RedisEngine, self)._change_error(exc, change, undo)
+        if undo:
+            return self._failure(self._setuser_args(change['target'], change['before']), exc)
+        return self._failure(self._fence_args(change), exc, 'fence failed')
+
+    def _current(self, changes):
+        return dict((('acl_user', change['target']), self._rules(change['target'])) for change in changes)
 
     def unfence(self, record):
-        self._check_record(record)
+        changes = self.check_record(record)
         queued = record.get('extra', {}).get('queued_writes', 'drop')
         if queued not in QUEUED_WRITES:
             raise EngineError('queued_writes must be one of %s, not %r' % (', '.join(QUEUED_WRITES), queued))
-        restored = []
-        for change in reversed(record['changes']):
-            if change['before'] == change['after']:
-                continue
-            if change['kind'] == 'client_pause':
-                done, dropped = self._unfence_pause(record)
-                if done:
-                    restored.append(dict(change, dropped_sessions=dropped))
-                continue
-            # Restore only what still shows our value: a later change by someone else wins.
-            if self._rules(change['target']) != change['after']:
-                continue
-            args = self._setuser_args(change['target'], change['before'])
-            try:
-                self.command(*args, write=True)
-            except redis_py.RedisError as exc:
-                raise self._failure(args, exc, 'unfence failed')
-            restored.append(change)
-        return restored
+        pause = [change for change in changes if change['kind'] == 'client_pause' and change['before'] != change['after']]
+        if not pause:
+            return self.unfence_changes(changes)
+        # The pause is the keeper's: whether it still holds is known only by stopping the keeper.
+        done, dropped = self._unfence_pause(record)
+        return [dict(pause[0], dropped_sessions=dropped)] if done else []
 
     def unfenced_record(self, scope, accounts=(), options=None):
         """A record whose undo lifts the fence without the real record (it was lost): stop every
         keeper of ours and unpause (queued writes per ``options['queued_writes']``, default drop),
         or remove -@write from the users' command rules and selectors."""
         options = dict(options or {})
-        self._check_fence_args(scope, accounts, (), options)
-        info = self.server_info()
-        record = self._new_record(scope, info, accounts)
-        record['extra'].update(forced=True, queued_writes=options.get('queued_writes', 'drop'))
+        accounts = self.check_scope(scope, accounts)
+        self._check_options(options)
+        record = self.new_record(scope, accounts, extra={'forced': True, 'queued_writes': options.get('queued_writes', 'drop')})
         if options.get('state_dir'):
             record['extra']['state_dir'] = options['state_dir']
         if scope == 'instance':

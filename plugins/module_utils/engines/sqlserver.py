@@ -19,10 +19,8 @@ import tempfile
 import traceback
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
-    SCOPES,
     Engine,
     EngineError,
-    FenceError,
     MissingDriver,
     NotSupported,
     make_session,
@@ -167,8 +165,12 @@ def split_version(version):
 
 class SQLServerEngine(Engine):
     name = 'sqlserver'
+    display_name = 'SQL Server'
     driver_package = 'pymssql'
     default_port = 1433
+    change_kinds = ('database', 'login')
+    principal = 'login'
+    principals = 'application logins'
 
     def __init__(self, params, check_mode=False):
         super(SQLServerEngine, self).__init__(params, check_mode=check_mode)
@@ -387,27 +389,18 @@ class SQLServerEngine(Engine):
         return True
 
     # -- fencing ------------------------------------------------------------------------------
-    def _record(self, scope, accounts, changes, ended, extra=None):
-        info = self.server_info()
-        return {
-            'engine': self.name, 'scope': scope, 'server': self.address, 'flavour': info['flavour'],
-            'version': info['version'], 'accounts': list(accounts), 'changes': changes,
-            'ended_sessions': ended, 'extra': dict(extra or {}, check_mode=self.check_mode),
-        }
+    def _record_extra(self):
+        return {'check_mode': self.check_mode}
+
+    def _principal(self, account):
+        return check_name(account, self.principal).lower()
+
+    def _is_login_user(self, account, principal):
+        return principal == (self._info.get('login_name') or '').lower()
 
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
-        accounts = check_scope(scope, accounts)
-        options = dict((k, v) for k, v in (options or {}).items() if v is not None)
-        unknown = sorted(set(options) - {'databases'})
-        if unknown:
-            raise EngineError('option %s does not apply to SQL Server (it takes databases).' % ', '.join(unknown))
-        excluded = set(u.lower() for u in exclude_users or ())
-        for account in accounts:
-            if account.lower() == (self._info.get('login_name') or '').lower():
-                raise EngineError('login %s is login_user: fencing it would lock out the connection that lifts the '
-                                  'fence; connect with another admin login.' % account)
-            if account.lower() in excluded:
-                raise EngineError('login %s is both fenced (accounts) and excluded (exclude_users).' % account)
+        accounts = self.check_scope(scope, accounts, exclude_users, fencing=True)
+        options = self.check_options(options, ('databases',))
         if scope == 'instance':
             return self._fence_instance(options.get('databases'), end_sessions, exclude_users)
         return self._fence_accounts(accounts, end_sessions, exclude_users)
@@ -447,17 +440,14 @@ class SQLServerEngine(Engine):
                     (lost if (session['user'] or '').lower() in excluded else ended).append(session)
         elif end_sessions:
             extra['ended_sessions_unknown'] = 'VIEW SERVER STATE is needed to list the sessions that were disconnected'
-        plan = []
-        for row in rows:
-            before = READ_ONLY if row.get('is_read_only') else READ_WRITE
-            change = {'kind': 'database', 'target': row['name'], 'before': before, 'after': READ_ONLY}
-            sql = 'ALTER DATABASE %s SET READ_ONLY WITH %s' % (quote_name(row['name']), termination)
-            plan.append((change, sql))
-        changes = self._apply(plan, 'ALTER on the database')
+        plan = [{'kind': 'database', 'target': row['name'], 'before': READ_ONLY if row.get('is_read_only') else READ_WRITE,
+                 'after': READ_ONLY} for row in rows]
+        changes = self.apply_changes(plan, lambda change: self.execute(
+            'ALTER DATABASE %s SET READ_ONLY WITH %s' % (quote_name(change['target']), termination), privilege='ALTER on the database'))
         if lost:
             # The termination clause cannot spare anyone: say whose sessions it ended.
             extra['excluded_sessions_disconnected'] = lost
-        return self._record('instance', (), changes, ended, extra)
+        return self.new_record('instance', (), changes, ended, extra)
 
     def _logins(self, accounts):
         rows = self.query(LOGINS_SQL)
@@ -474,49 +464,18 @@ class SQLServerEngine(Engine):
             self._require('ALTER ANY CONNECTION')
             self._require('VIEW SERVER STATE')
         rows = self._logins(accounts)
-        plan = []
-        for row in rows:
-            before = DISABLED if row.get('is_disabled') else ENABLED
-            change = {'kind': 'login', 'target': row['name'], 'before': before, 'after': DISABLED}
-            plan.append((change, 'ALTER LOGIN %s DISABLE' % quote_name(row['name'])))
-        changes = self._apply(plan, 'ALTER ANY LOGIN')
+        plan = [{'kind': 'login', 'target': row['name'], 'before': DISABLED if row.get('is_disabled') else ENABLED,
+                 'after': DISABLED} for row in rows]
+        changes = self.apply_changes(
+            plan, lambda change: self.execute('ALTER LOGIN %s DISABLE' % quote_name(change['target']), privilege='ALTER ANY LOGIN'))
         ended = []
         if end_sessions:
             fenced = set(row['name'].lower() for row in rows)
             excluded = set(u.lower() for u in exclude_users or ())
-            targets = [s for s in self.sessions() if not s['own'] and (s['user'] or '').lower() in fenced
-                       and (s['user'] or '').lower() not in excluded]
-            try:
-                for session in targets:
-                    if self._kill(session['id']):
-                        ended.append(session)
-            except EngineError as exc:
-                self._rollback(changes, exc)
-        return self._record('accounts', [row['name'] for row in rows], changes, ended)
-
-    def _apply(self, plan, privilege):
-        """Run each planned change in order; on a failure undo the ones applied and raise FenceError."""
-        changes = []
-        for change, sql in plan:
-            if change['before'] != change['after']:
-                try:
-                    self.execute(sql, privilege=privilege)
-                except EngineError as exc:
-                    self._rollback(changes, exc)
-            changes.append(change)
-        return changes
-
-    def _rollback(self, changes, exc):
-        rolled_back, failed = [], []
-        for change in reversed(changes):
-            if change['before'] == change['after']:
-                continue
-            try:
-                self._restore(change)
-                rolled_back.append(change)
-            except EngineError:
-                failed.append(change)
-        raise FenceError(self._explain(exc), rolled_back=rolled_back, rollback_failed=failed)
+            ended = self.end_fence_sessions(changes, lambda: [
+                s for s in self.sessions()
+                if not s['own'] and (s['user'] or '').lower() in fenced and (s['user'] or '').lower() not in excluded])
+        return self.new_record('accounts', [row['name'] for row in rows], changes, ended)
 
     @staticmethod
     def _explain(exc):
@@ -529,61 +488,45 @@ class SQLServerEngine(Engine):
                     'or sessions kept it from changing state' % exc)
         return str(exc)
 
-    def _restore(self, change):
+    def _change_error(self, exc, change=None, undo=False):
+        error = super(SQLServerEngine, self)._change_error(exc, change, undo)
+        return error if undo else EngineError(self._explain(error))
+
+    def _restore(self, change, current=None):
         if change['kind'] == 'database':
             self.execute('ALTER DATABASE %s SET READ_WRITE WITH ROLLBACK IMMEDIATE' % quote_name(change['target']),
                          privilege='ALTER on the database')
-        elif change['kind'] == 'login':
-            self.execute('ALTER LOGIN %s ENABLE' % quote_name(change['target']), privilege='ALTER ANY LOGIN')
         else:
-            raise EngineError('unknown change kind %r in the fence record.' % change['kind'])
+            self.execute('ALTER LOGIN %s ENABLE' % quote_name(change['target']), privilege='ALTER ANY LOGIN')
 
     def unfence(self, record):
-        changes = check_record(record, self.name)
-        current = self._current(changes)
-        restored, failed, errors = [], [], []
-        for change in reversed(changes):
-            if change['before'] == change['after']:
-                continue
-            # Restore only what still shows the fenced value: someone may have lifted it already.
-            if current.get((change['kind'], change['target'].lower())) != change['after']:
-                continue
-            try:
-                self._restore(change)
-                restored.append(change)
-            except EngineError as exc:
-                failed.append(change)
-                errors.append(str(exc))
-        if failed:
-            raise FenceError('could not restore %d change(s): %s' % (len(failed), '; '.join(errors)),
-                             rolled_back=restored, rollback_failed=failed)
-        return restored
+        return self.unfence_changes(self.check_record(record))
 
     def _current(self, changes):
-        """(kind, lower(target)) -> current value, for the targets of ``changes``."""
-        current = {}
+        # Names compare as the server does: case-insensitively.
+        found = {}
         kinds = set(change['kind'] for change in changes)
         if 'database' in kinds:
             for row in self.query(DATABASES_SQL):
-                current[('database', row['name'].lower())] = READ_ONLY if row.get('is_read_only') else READ_WRITE
+                found[('database', row['name'].lower())] = READ_ONLY if row.get('is_read_only') else READ_WRITE
         if 'login' in kinds:
             for row in self.query(LOGINS_SQL):
-                current[('login', row['name'].lower())] = DISABLED if row.get('is_disabled') else ENABLED
-        return current
+                found[('login', row['name'].lower())] = DISABLED if row.get('is_disabled') else ENABLED
+        return dict(((c['kind'], c['target']), found.get((c['kind'], c['target'].lower()))) for c in changes)
 
     def unfenced_record(self, scope, accounts=(), options=None):
         """A record that, undone, sets the unfenced values whatever they were before (force unlock)."""
-        accounts = check_scope(scope, accounts)
+        accounts = self.check_scope(scope, accounts)
         if scope == 'instance':
             rows = self._target_databases((options or {}).get('databases'))
             changes = [{'kind': 'database', 'target': row['name'], 'before': READ_WRITE, 'after': READ_ONLY} for row in rows]
         else:
             rows = self._logins(accounts)
             changes = [{'kind': 'login', 'target': row['name'], 'before': ENABLED, 'after': DISABLED} for row in rows]
-        return self._record(scope, accounts, changes, [], {'forced': True})
+        return self.new_record(scope, accounts, changes, extra={'forced': True})
 
     def fence_state(self, scope, accounts=()):
-        accounts = check_scope(scope, accounts)
+        accounts = self.check_scope(scope, accounts)
         if scope == 'instance':
             return dict((row['name'], READ_ONLY if row.get('is_read_only') else READ_WRITE)
                         for row in self.query(DATABASES_SQL) if row.get('state_desc') == 'ONLINE')
@@ -681,29 +624,3 @@ class SQLServerEngine(Engine):
                 raise EngineError('token table %s does not exist on %s (yet).' % (qualified, self.address)) from None
             raise
         return bool(rows[0]['seen'])
-
-
-def check_scope(scope, accounts):
-    """Validate scope and accounts; returns the account names as a list."""
-    if scope not in SCOPES:
-        raise EngineError('scope must be one of %s, got %r.' % (', '.join(SCOPES), scope))
-    if scope == 'instance':
-        return []
-    accounts = list(accounts or ())
-    if not accounts:
-        raise EngineError('scope accounts needs the logins to fence in accounts.')
-    for account in accounts:
-        check_name(account, 'login')
-    return accounts
-
-
-def check_record(record, engine):
-    """The changes of a fence record of ``engine``; EngineError when it is not one."""
-    if not isinstance(record, dict) or record.get('engine') != engine or record.get('scope') not in SCOPES:
-        raise EngineError('not a %s fence record: %r' % (engine, record if not isinstance(record, dict) else
-                                                         dict((k, record.get(k)) for k in ('engine', 'scope'))))
-    changes = record.get('changes')
-    if not isinstance(changes, list) or not all(isinstance(c, dict) and {'kind', 'target', 'before', 'after'} <= set(c)
-                                                for c in changes):
-        raise EngineError('the %s fence record has no valid changes list (kind, target, before, after).' % engine)
-    return changes
