@@ -194,6 +194,19 @@ def test_instance_fence_blocks_writes_with_the_servers_error_and_unfence_restore
     assert fresh.unfence(record) == []  # idempotent
 
 
+def test_sessions_see_a_write_transaction_that_began_right_after_the_last_listing(mariadb, mariadb_app, engines):
+    # InnoDB serves INNODB_TRX from a cache that it refreshes only 0.1 s after the last read.
+    engine = engines(MySQLEngine, mariadb.params)
+    engine.sessions()
+    writer = mariadb_app.connect()
+    writer.begin()
+    write(mariadb_app, 'just begun', conn=writer)
+    writing = [s for s in engine.sessions() if s['writing']]
+    assert [s['id'] for s in writing] == [writer.thread_id()]
+    writer.rollback()
+    writer.close()
+
+
 def test_instance_fence_on_a_read_only_server_changes_nothing_and_undo_leaves_it(mariadb, mariadb_app, engines):
     mariadb.execute('SET GLOBAL read_only = ON')
     engine = engines(MySQLEngine, mariadb.params)

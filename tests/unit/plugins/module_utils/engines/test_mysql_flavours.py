@@ -224,6 +224,22 @@ def test_a_failed_rollback_is_reported_loudly(server):
     assert [c['target'] for c in excinfo.value.rollback_failed] == ['read_only']
 
 
+def test_unfence_tries_every_change_and_lists_the_ones_it_could_not_restore(server):
+    record = engine().fence('accounts', ['app'], end_sessions=False)
+    assert changes(record) == [("'app'@'%'", 'unlocked', 'locked'), ("'app'@'10.%'", 'unlocked', 'locked')]
+    server.refuse["ALTER USER 'app'@'10.%' ACCOUNT UNLOCK"] = (
+        1227, 'Access denied; you need (at least one of) the CREATE USER privilege(s) for this operation')
+    with pytest.raises(FenceError) as excinfo:
+        engine().unfence(record)
+    assert str(excinfo.value).startswith("could not restore 1 change(s): missing privilege CREATE USER for login_user "
+                                         "(ALTER USER 'app'@'10.%' ACCOUNT UNLOCK refused")
+    assert [c['target'] for c in excinfo.value.rollback_failed] == ["'app'@'10.%'"]
+    assert [c['target'] for c in excinfo.value.rolled_back] == ["'app'@'%'"]
+    assert server.users[('app', '%')] == 'N' and server.users[('app', '10.%')] == 'Y'
+    del server.refuse["ALTER USER 'app'@'10.%' ACCOUNT UNLOCK"]
+    assert [c['target'] for c in engine().unfence(record)] == ["'app'@'10.%'"]
+
+
 def test_check_mode_runs_no_change(server):
     dry = engine(check_mode=True)
     record = dry.fence('instance')
