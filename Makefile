@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Test support packages (emulator, throwaway servers, rehearsal, benchmarks) live in tests/.
 export PYTHONPATH := $(BUILD_ROOT):$(COLLECTION)/tests
 
-.PHONY: test demo rehearsal bench faults bootstrap build sanity units integration lint changelog-lint clean
+.PHONY: test demo rehearsal rehearsal-verify rehearsal-down bench faults bootstrap build sanity units integration lint changelog-lint clean
 
 test: sanity units integration lint changelog-lint
 	@echo "make test: all suites passed"
@@ -62,6 +62,12 @@ demo: build
 
 rehearsal: build
 	cd $(COLLECTION) && python -m rehearsal up --engine $(ENGINE) --state-dir $(CURDIR)/.rehearsal
+
+rehearsal-verify:
+	cd $(COLLECTION) && python -m rehearsal verify --state-dir $(CURDIR)/.rehearsal
+
+rehearsal-down:
+	cd $(COLLECTION) && python -m rehearsal down --state-dir $(CURDIR)/.rehearsal
 
 bench: build
 	cd $(COLLECTION) && python -m bench --output $(CURDIR)/BENCHMARKS.md
