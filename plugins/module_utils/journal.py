@@ -18,6 +18,12 @@ Shape::
      "events": [{"time": ..., "phase": "fence", "status": "started", "message": ""}, ...]}
 
 Times are UNIX seconds (float); the report renders them.
+
+With a *store* (the ``store`` option: a database connection and an object there) every write of the
+journal also upserts it into that database, under the key ``<unit>/<file name>``, and a run that
+finds no local file takes the journal from the store: the controller of an AWX job does not keep
+its disk from one job to the next. The store is written first, so a failed store write leaves both
+copies as they were; any store failure fails the task, so the two never silently diverge.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ import os
 import tempfile
 import time
 import uuid
+
+from ansible_collections.dtsops.switchover.plugins.module_utils import db
+from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import EngineError, MissingDriver
 
 VERSION = 1
 OUTCOMES = ('running', 'completed', 'aborted', 'failed')
@@ -162,6 +171,98 @@ def phase_done(journal, phase):
     return journal['phases'].get(phase, {}).get('status') in ('done', 'skipped')
 
 
+class JournalStore(object):
+    """The copy of the journal kept in a database (the ``store`` option), through the engine of
+    its kind: connected on first use, its object checked (or created) once."""
+
+    def __init__(self, options, check_mode=False):
+        self.options = options
+        self.check_mode = check_mode
+        self.name = options['object']
+        self.engine = None
+        self.created = False
+
+    @staticmethod
+    def key(path, unit):
+        """Where a journal file's copy lives: ``<unit>/<file name>``. The unit keeps the units
+        apart, the file name a unit's journals (switchover, rollback, finalize)."""
+        return '%s/%s' % (unit, os.path.basename(path))
+
+    @property
+    def where(self):
+        return 'the journal store (%s at %s:%s, %s)' % (self.options['engine'], self.options.get('login_host'),
+                                                        self.options.get('login_port') or 'default port', self.name)
+
+    def _failure(self, doing, exc):
+        text = str(exc) if isinstance(exc, EngineError) else db.describe_exception(exc)
+        password = self.options.get('login_password')
+        if password:
+            text = text.replace(str(password), '********')
+        return JournalError('Cannot %s %s: %s' % (doing, self.where, text.rstrip('.')))
+
+    def _connected(self):
+        if self.engine is None:
+            params = db.connection_params(self.options)
+            engine = db.engine_class(params['engine'])(params, check_mode=self.check_mode)
+            try:
+                engine.connect()
+            except MissingDriver as exc:
+                raise JournalError('%s needs the Python package %s on the controller: pip install %s'
+                                   % (self.where[0].upper() + self.where[1:], exc.package, exc.package))
+            except Exception as exc:  # one message whatever the driver raised, never a traceback or a secret
+                engine.close()
+                raise self._failure('connect to', exc)
+            self.engine = engine
+            try:
+                self.created = engine.ensure_document_object(self.name, create=self.options.get('create'))
+            except Exception as exc:
+                raise self._failure('use', exc)
+        return self.engine
+
+    def load(self, key):
+        """The journal stored under ``key``, or None."""
+        engine = self._connected()
+        if self.created and self.check_mode:
+            return None  # the object would be created: nothing in it yet
+        try:
+            journal = engine.load_document(self.name, key)
+        except Exception as exc:
+            raise self._failure('read the journal %s from' % key, exc)
+        if journal is not None and journal.get('version') != VERSION:
+            raise JournalError('%s holds no switchover journal of version %d under %s' % (self.where, VERSION, key))
+        return journal
+
+    def save(self, key, journal):
+        try:
+            self._connected().save_document(self.name, key, journal)
+        except JournalError:
+            raise
+        except Exception as exc:
+            raise self._failure('write the journal %s into' % key, exc)
+
+    def delete(self, key):
+        try:
+            self._connected().delete_document(self.name, key)
+        except JournalError:
+            raise
+        except Exception as exc:
+            raise self._failure('remove the journal %s from' % key, exc)
+
+    @property
+    def statements(self):
+        return list(self.engine.statements) if self.engine is not None else []
+
+    def close(self):
+        if self.engine is not None:
+            self.engine.close()
+
+
+STORE_SPEC = dict(
+    db.db_connection_spec(),
+    object=dict(type='str', required=True),
+    create=dict(type='bool', default=False),
+)
+
 ARGUMENT_SPEC = dict(
     path=dict(type='path', required=True),
     operation=dict(type='str', required=True, choices=['begin', 'read', 'phase', 'data', 'point_of_no_return', 'finish', 'archive']),
@@ -172,6 +273,7 @@ ARGUMENT_SPEC = dict(
     data=dict(type='dict'),
     outcome=dict(type='str', choices=['completed', 'aborted', 'failed']),
     note=dict(type='str', default=''),
+    store=dict(type='dict', options=STORE_SPEC),
 )
 REQUIRED_IF = [
     ('operation', 'begin', ['unit']),
@@ -184,21 +286,49 @@ REQUIRED_IF = [
 def run(params, check_mode=False, now=None):
     """Carry out one operation of the switchover_journal module or action; returns its result.
     Raises JournalError with a message for the user."""
+    store = JournalStore(params['store'], check_mode) if params.get('store') else None
+    try:
+        result = _operate(params, check_mode, time.time() if now is None else now, store)
+    finally:
+        if store is not None:
+            store.close()
+    if store is not None:
+        result['statements'] = store.statements
+    return result
+
+
+def _write(path, journal, store):
+    """The store first: when it fails, neither copy has changed."""
+    if store is not None:
+        store.save(JournalStore.key(path, journal['unit']), journal)
+    save(path, journal)
+
+
+def _operate(params, check_mode, now, store):
     path = params['path']
     operation = params['operation']
-    now = time.time() if now is None else now
-    result = dict(changed=False, path=path)
+    result = dict(changed=False, path=path, loaded_from=None)
 
     journal = load(path)
+    if journal is not None:
+        result['loaded_from'] = 'file'
+    else:
+        unit = params.get('unit')
+        if store is not None and unit:
+            journal = store.load(JournalStore.key(path, unit))
+            if journal is not None:
+                result['loaded_from'] = 'store'
     if operation == 'read':
         result['journal'] = journal or {}
         return result
     if operation == 'begin':
         journal, how = begin_run(journal, params['unit'], now)
         result['how'] = how
-        result['changed'] = how != 'finished'
+        # A journal taken from the store is written to the file too, even a finished one.
+        result['changed'] = how != 'finished' or result['loaded_from'] == 'store'
     elif journal is None:
-        raise JournalError('There is no journal at %s: run operation=begin first.' % path)
+        raise JournalError('There is no journal at %s%s: run operation=begin first.'
+                           % (path, '' if store is None or params.get('unit') else ' (give unit to look in the journal store)'))
     elif operation == 'phase':
         set_phase(journal, params['phase'], params['status'], params.get('result'), params.get('note'), now)
         merge_data(journal, params.get('data'), now)
@@ -220,11 +350,24 @@ def run(params, check_mode=False, now=None):
                                % (journal['run_id'], path))
         result['changed'] = True
         if not check_mode:
-            result['archived_to'] = archive(path, journal)
+            result['archived_to'] = _archive(path, journal, store, result['loaded_from'])
         result['journal'] = {}
         return result
 
     if result['changed'] and not check_mode:
-        save(path, journal)
+        _write(path, journal, store)
     result['journal'] = journal
     return result
+
+
+def _archive(path, journal, store, loaded_from):
+    """Move the journal aside, in the store (a copy under the archived name, then the original
+    removed) and on disk, so that the next run starts afresh."""
+    target = '%s.%s' % (path, journal['run_id'])
+    if store is not None:
+        store.save(JournalStore.key(target, journal['unit']), journal)
+        store.delete(JournalStore.key(path, journal['unit']))
+    if loaded_from == 'file':
+        return archive(path, journal)
+    save(target, journal)
+    return target

@@ -19,6 +19,10 @@ description:
     build their own procedure.
   - It runs on the controller (an action plugin does the work in the C(ansible-playbook) process),
     so the journal is a file of the controller whatever the connection of the host.
+  - With O(store) the journal is also kept in a database (usually the destination), for controllers
+    whose disk does not outlive a job (AWX, execution environments). Every write of the journal
+    upserts it there first; an operation that finds no file at O(path) takes the journal from the
+    store (O(operation=begin) writes the file from it, so a new controller resumes the run).
 author:
   - dtsops.switchover maintainers (@dtsops)
 options:
@@ -74,8 +78,79 @@ options:
       - A human-readable note kept with the transition or the outcome.
     type: str
     default: ''
+  store:
+    description:
+      - Keep the journal in a database too. The connection keys are those of the database modules
+        (for example M(dtsops.switchover.db_write_lock)), plus O(store.object) and O(store.create).
+      - The journal is stored as JSON text under the key C(<unit>/<file name of path>), for example
+        C(orders/orders.json), so the journals of several units, and the switchover, rollback and
+        finalize journals of one unit, share one object. O(operation=archive) moves the key aside
+        as the file (C(orders/orders.json.<run_id>)).
+      - Every write goes to the store first, then to the file. A store that cannot be reached or
+        written fails the task with a message that names it (never its password); the journal is
+        then unchanged in both places.
+      - Operations other than O(operation=begin) take the journal from the store only when O(unit)
+        is given (the file holds the unit otherwise).
+      - The statements and privileges per engine are in the collection's C(docs/engines/) pages.
+    type: dict
+    suboptions:
+      engine:
+        description: The database engine.
+        type: str
+        required: true
+        choices: [mongodb, mysql, oracle, postgresql, redis, sqlserver]
+      login_host:
+        description: Host name or IP address.
+        type: str
+        default: localhost
+      login_port:
+        description: Port; defaults to the engine's port.
+        type: int
+      login_user:
+        description: Account that reads and writes the journal.
+        type: str
+      login_password:
+        description: Password of O(store.login_user).
+        type: str
+      login_db:
+        description: Database, service name (Oracle), authentication database (MongoDB) or database number (Redis).
+        type: str
+      ssl_mode:
+        description: TLS for the connection, as in the database modules.
+        type: str
+        default: prefer
+        choices: [disable, prefer, require, verify-ca, verify-full]
+      ca_cert:
+        description: CA certificate file (PEM).
+        type: path
+      client_cert:
+        description: Client certificate file (PEM).
+        type: path
+      client_key:
+        description: Private key file (PEM) of O(store.client_cert).
+        type: path
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 10
+      object:
+        description:
+          - Where the journal is kept. C(schema.table) for mysql (C(database.table)), postgresql
+            and oracle; C(schema.table) or C(database.schema.table) for sqlserver; a key prefix for
+            redis (keys C(<prefix>:<key>)); C(database.collection) for mongodb.
+          - Keep it out of the migration objects, so that the migration task neither copies it nor
+            stumbles on it.
+        type: str
+        required: true
+      create:
+        description:
+          - Create the table or collection when it is missing (nothing to create for redis).
+            Without it a missing object fails the task.
+        type: bool
+        default: false
 notes:
   - The journal holds fence records and task ids, never passwords; it is written with mode 0600.
+  - With O(store), the driver of the store's engine must be installed on the controller.
 extends_documentation_fragment:
   - dtsops.switchover.attributes
 attributes:
@@ -103,6 +178,19 @@ EXAMPLES = r'''
     status: done
     data:
       fence: "{{ lock.fence }}"
+
+- name: Start or resume the run, with the journal kept in the destination database as well (AWX)
+  dtsops.switchover.switchover_journal:
+    path: "/runner/artifacts/{{ inventory_hostname }}.json"
+    operation: begin
+    unit: "{{ inventory_hostname }}"
+    store:
+      engine: mysql
+      login_host: dest.example.com
+      login_user: switchover
+      login_password: "{{ vault_dest_password }}"
+      object: dtsops.switchover_journal
+      create: true
 '''
 
 RETURN = r'''
@@ -133,6 +221,23 @@ path:
   description: The journal file.
   returned: always
   type: str
+loaded_from:
+  description:
+    - Where the journal was read, V(file) or V(store) (O(store), when there was no file);
+      null when there was none.
+  returned: always
+  type: str
+  sample: store
+statements:
+  description:
+    - The statements or commands run on the journal store (a stored journal shows as its size).
+  returned: when O(store) is set
+  type: list
+  elements: str
+  sample:
+    - >-
+      INSERT INTO `dtsops`.`switchover_journal` (doc_key, document) VALUES ('orders/orders.json',
+      '<document: 2120 bytes>') ON DUPLICATE KEY UPDATE document = VALUES(document)
 '''
 
 from ansible.module_utils.basic import AnsibleModule

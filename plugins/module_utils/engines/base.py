@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 
 SCOPES = ('instance', 'accounts')
 
@@ -86,6 +87,27 @@ class PartlyApplied(Exception):
     def __init__(self, cause):
         super(PartlyApplied, self).__init__(str(cause))
         self.cause = cause
+
+
+def encode_document(document):
+    """A document (a JSON-safe dict) as the JSON text the engines store."""
+    return json.dumps(document, sort_keys=True, separators=(',', ':'), default=str)
+
+
+def decode_document(text, where):
+    """The dict stored as JSON ``text``; EngineError naming ``where`` when it is not one."""
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise EngineError('%s does not hold a JSON document: %s' % (where, exc))
+    if not isinstance(document, dict):
+        raise EngineError('%s does not hold a JSON object' % where)
+    return document
+
+
+def document_placeholder(text):
+    """How a stored document shows in the statements: its size, not its content."""
+    return '<document: %d bytes>' % len(text.encode('utf-8'))
 
 
 def make_session(id, user=None, client=None, database=None, state=None, command=None,
@@ -457,3 +479,25 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def read_token(self, name, token):
         """True when ``token`` is visible in the token object on this server."""
+
+    # -- documents (the journal kept in a database) ---------------------------------------------
+    # The object ``name`` is a table (schema.table) for the SQL engines, a key prefix for Redis, a
+    # collection (database.collection) for MongoDB. A document is a JSON-safe dict stored as JSON
+    # text under ``key``; the statements show its size, not its content. Writes go through this
+    # admin connection also while the server is fenced, as the catch-up token does.
+    def ensure_document_object(self, name, create=False):
+        """Check that the document object exists; with ``create`` create it when missing.
+        Returns True when it was created."""
+        raise NotSupported('the %s engine cannot store documents' % self.name)
+
+    def save_document(self, name, key, document):
+        """Insert or replace the document under ``key``. Returns where it was written."""
+        raise NotSupported('the %s engine cannot store documents' % self.name)
+
+    def load_document(self, name, key):
+        """The document stored under ``key``, or None."""
+        raise NotSupported('the %s engine cannot store documents' % self.name)
+
+    def delete_document(self, name, key):
+        """Remove the document under ``key`` (nothing to do when there is none)."""
+        raise NotSupported('the %s engine cannot store documents' % self.name)

@@ -12,6 +12,7 @@ the privileges and caveats.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -25,6 +26,9 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     EngineError,
     MissingDriver,
     NotSupported,
+    decode_document,
+    document_placeholder,
+    encode_document,
     make_session,
 )
 
@@ -59,6 +63,10 @@ AUTHENTICATION_FAILED = 18
 USER_WRITES_BLOCKED = 371
 DUPLICATE_KEY = 11000
 SECRET_KEYS = ('pwd', 'password', 'payload')
+COLLECTION_HINTS = {
+    'token': 'create it (create: true) on the source and include it in the DTS task.',
+    'document': 'create it (create: true).',
+}
 
 
 def version_tuple(version):
@@ -236,15 +244,17 @@ class MongoDBEngine(Engine):
         except mongo_errors.PyMongoError as exc:
             raise self._error(exc, self.render(db, command), privilege) from None
 
-    def command(self, db, command, write=True, privilege=None):
-        """A command that changes the server (recorded; in check mode only recorded)."""
-        self.record(self.render(db, command))
+    def command(self, db, command, write=True, privilege=None, shown=None):
+        """A command that changes the server (recorded; in check mode only recorded).
+        ``shown``: the command as recorded, when it carries too much to show (a document)."""
+        rendered = self.render(db, shown or command)
+        self.record(rendered)
         if write and self.check_mode:
             return {}
         try:
             return self.conn[db].command(command)
         except mongo_errors.PyMongoError as exc:
-            raise self._error(exc, self.render(db, command), privilege) from None
+            raise self._error(exc, rendered, privilege) from None
 
     def _error(self, exc, what, privilege=None):
         code = getattr(exc, 'code', None)
@@ -510,13 +520,13 @@ class MongoDBEngine(Engine):
             state[user_key(user, db)] = None if roles is None else sorted('%s@%s' % r for r in roles)
         return state
 
-    # -- catch-up proof -----------------------------------------------------------------------
+    # -- collections of the catch-up token and of documents -----------------------------------
     @staticmethod
-    def token_collection(name):
+    def _collection(name, what):
         """'database.collection' -> (database, collection); the collection may contain dots."""
         db, dot, collection = (name or '').partition('.') if isinstance(name, str) else ('', '', '')
         if not dot or not db or not collection or set(db) & set('/\\. "$'):
-            raise EngineError('token object %r must be database.collection.' % (name,))
+            raise EngineError('%s object %r must be database.collection.' % (what, name))
         return db, collection
 
     def _collection_exists(self, db, collection):
@@ -524,36 +534,70 @@ class MongoDBEngine(Engine):
                           'listCollections on the database')
         return bool((reply.get('cursor') or {}).get('firstBatch'))
 
-    def ensure_token_object(self, name, create=False):
-        db, collection = self.token_collection(name)
+    def _ensure_collection(self, name, what, create):
+        db, collection = self._collection(name, what)
         if self._collection_exists(db, collection):
             return False
         if not create:
-            raise EngineError('token collection %s does not exist on %s: create it (create: true) on the source and '
-                              'include it in the DTS task.' % (name, self.address))
+            raise EngineError('%s collection %s does not exist on %s: %s' % (what, name, self.address, COLLECTION_HINTS[what]))
         self.command(db, {'create': collection}, privilege='createCollection on the database')
         return True
 
-    def write_token(self, name, token):
-        db, collection = self.token_collection(name)
-        document = {'_id': token, 'written_at': datetime.datetime.now(datetime.timezone.utc)}
-        reply = self.command(db, {'insert': collection, 'documents': [document]}, privilege='insert on the collection')
+    def _write_errors(self, reply, name, what, ignore=()):
         for error in reply.get('writeErrors') or ():
-            if error.get('code') == DUPLICATE_KEY:
-                continue          # written before: a retry
+            if error.get('code') in ignore:
+                continue
             if error.get('code') == USER_WRITES_BLOCKED:
                 raise EngineError('writes are blocked (setUserWriteBlockMode) and login_user lacks the '
-                                  'bypassWriteBlockingMode privilege (role restore or root) that writes the token '
-                                  'through the fence.')
-            raise EngineError('writing the token into %s failed: %s (code %s)' % (name, error.get('errmsg'), error.get('code')))
+                                  'bypassWriteBlockingMode privilege (role restore or root) that writes the %s '
+                                  'through the fence.' % what)
+            raise EngineError('writing the %s into %s failed: %s (code %s)' % (what, name, error.get('errmsg'), error.get('code')))
+
+    def _find(self, name, what, key):
+        db, collection = self._collection(name, what)
+        reply = self.read(db, {'find': collection, 'filter': {'_id': key}, 'limit': 1, 'singleBatch': True},
+                          'find on the collection')
+        return (reply.get('cursor') or {}).get('firstBatch') or []
+
+    # -- catch-up proof -----------------------------------------------------------------------
+    def ensure_token_object(self, name, create=False):
+        return self._ensure_collection(name, 'token', create)
+
+    def write_token(self, name, token):
+        db, collection = self._collection(name, 'token')
+        document = {'_id': token, 'written_at': datetime.datetime.now(datetime.timezone.utc)}
+        reply = self.command(db, {'insert': collection, 'documents': [document]}, privilege='insert on the collection')
+        self._write_errors(reply, name, 'token', ignore=(DUPLICATE_KEY,))  # a duplicate: written before, a retry
         return name
 
     def read_token(self, name, token):
-        db, collection = self.token_collection(name)
-        reply = self.read(db, {'find': collection, 'filter': {'_id': token}, 'limit': 1, 'singleBatch': True},
-                          'find on the collection')
-        if (reply.get('cursor') or {}).get('firstBatch'):
+        if self._find(name, 'token', token):
             return True
-        if not self._collection_exists(db, collection):
+        if not self._collection_exists(*self._collection(name, 'token')):
             raise EngineError('token collection %s does not exist on %s (yet).' % (name, self.address))
         return False
+
+    # -- documents ----------------------------------------------------------------------------
+    def ensure_document_object(self, name, create=False):
+        return self._ensure_collection(name, 'document', create)
+
+    def save_document(self, name, key, document):
+        db, collection = self._collection(name, 'document')
+        text = encode_document(document)
+        update = {'update': collection, 'updates': [{'q': {'_id': key}, 'upsert': True, 'u': {
+            '_id': key, 'document': text, 'updated_at': datetime.datetime.now(datetime.timezone.utc)}}]}
+        shown = copy.deepcopy(update)
+        shown['updates'][0]['u']['document'] = document_placeholder(text)
+        reply = self.command(db, update, privilege='update and insert on the collection', shown=shown)
+        self._write_errors(reply, name, 'document')
+        return name
+
+    def load_document(self, name, key):
+        found = self._find(name, 'document', key)
+        return decode_document(found[0].get('document'), 'document %s in %s' % (key, name)) if found else None
+
+    def delete_document(self, name, key):
+        db, collection = self._collection(name, 'document')
+        reply = self.command(db, {'delete': collection, 'deletes': [{'q': {'_id': key}, 'limit': 1}]},
+                             privilege='remove on the collection')
+        self._write_errors(reply, name, 'document')

@@ -36,6 +36,9 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     MissingDriver,
     NotSupported,
     client_host,
+    decode_document,
+    document_placeholder,
+    encode_document,
     make_session,
 )
 
@@ -69,6 +72,15 @@ CR_CONN_HOST_ERROR = 2003
 CR_SSL_CONNECTION_ERROR = 2026
 
 DEFAULT_TOKEN_TABLE = 'dtsops_switchover_token'
+TABLE_COLUMNS = {
+    'token': '(token VARCHAR(128) NOT NULL PRIMARY KEY, written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))',
+    'document': '(doc_key VARCHAR(255) NOT NULL PRIMARY KEY, document LONGTEXT NOT NULL, '
+                'updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6))',
+}
+TABLE_HINTS = {
+    'token': 'create it (create: true) and include it in the migration objects',
+    'document': 'create it (create: true)',
+}
 
 # InnoDB's INNODB_TRX cache lifetime (trx0i_s.cc), with a margin; and when this process last read
 # it, per server.
@@ -228,10 +240,11 @@ class MySQLEngine(Engine):
             return statement
         return statement % tuple(escape_item(arg, 'utf8mb4') for arg in args)
 
-    def execute(self, statement, args=None, write=False):
+    def execute(self, statement, args=None, write=False, shown=None):
         """Run one statement and return its rows. ``write``: it changes the server, so it is
-        always recorded and skipped in check mode; reads are recorded once each."""
-        rendered = self.render(statement, args)
+        always recorded and skipped in check mode; reads are recorded once each. ``shown``: the
+        statement as recorded, when its arguments are too long to show (a document)."""
+        rendered = shown or self.render(statement, args)
         if write:
             self.record(rendered)
             if self.check_mode:
@@ -516,15 +529,14 @@ class MySQLEngine(Engine):
             return self._global_values(info)
         return dict((account_name(user, host), state) for user, host, state in self._resolve_accounts(accounts, info))
 
-    # -- catch-up token -----------------------------------------------------------------------
-    def _token_table(self, name):
-        name = name or DEFAULT_TOKEN_TABLE
+    # -- tables of the catch-up token and of documents ----------------------------------------
+    def _table(self, name, what):
         if '.' in name:
             schema, table = name.split('.', 1)
         else:
             schema, table = self.params.get('login_db'), name
         if not schema or not table:
-            raise EngineError('name the token table as database.table (or set login_db): got %r' % (name,))
+            raise EngineError('name the %s table as database.table (or set login_db): got %r' % (what, name))
         return schema, table, '%s.%s' % (quote_identifier(schema), quote_identifier(table))
 
     @contextlib.contextmanager
@@ -542,51 +554,84 @@ class MySQLEngine(Engine):
             if lifted:
                 self.execute('SET GLOBAL super_read_only = ON', write=True)
 
-    def _token_failure(self, statement, exc, qualified):
+    def _write_failure(self, statement, exc, qualified, what, doing='write'):
         code = _error_parts(exc)[0]
         if code == ER_OPTION_PREVENTS_STATEMENT:
-            return EngineError('the server is read-only and login_user cannot write the token into %s: grant it READ_ONLY ADMIN '
-                               '(MariaDB 10.11+; SUPER before) or CONNECTION_ADMIN (MySQL 8; SUPER on 5.7)' % qualified)
+            return EngineError('the server is read-only and login_user cannot write the %s into %s: grant it READ_ONLY ADMIN '
+                               '(MariaDB 10.11+; SUPER before) or CONNECTION_ADMIN (MySQL 8; SUPER on 5.7)' % (what, qualified))
         if code in (ER_NO_SUCH_TABLE, ER_BAD_DB):
-            return EngineError('token table %s does not exist on %s: create it (create: true) and include it in the migration '
-                               'objects' % (qualified, self.address))
-        return self._failure(statement, exc, 'cannot write the token')
+            return EngineError('%s table %s does not exist on %s: %s' % (what, qualified, self.address, TABLE_HINTS[what]))
+        return self._failure(statement, exc, 'cannot %s the %s' % (doing, what))
 
-    def ensure_token_object(self, name, create=False):
-        schema, table, qualified = self._token_table(name)
+    def _ensure_table(self, name, what, create):
+        schema, table, qualified = self._table(name, what)
         if self.execute('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s', (schema, table)):
             return False
         if not create:
-            raise EngineError('token table %s.%s does not exist on %s: create it (create: true) and include it in the '
-                              'migration objects' % (schema, table, self.address))
-        statement = ('CREATE TABLE IF NOT EXISTS %s (token VARCHAR(128) NOT NULL PRIMARY KEY, '
-                     'written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB' % qualified)
+            raise EngineError('%s table %s.%s does not exist on %s: %s' % (what, schema, table, self.address, TABLE_HINTS[what]))
+        statement = 'CREATE TABLE IF NOT EXISTS %s %s ENGINE=InnoDB' % (qualified, TABLE_COLUMNS[what])
         try:
             with self._writable():
                 self.execute(statement, write=True)
         except pymysql.err.MySQLError as exc:
-            raise self._token_failure(statement, exc, qualified)
+            raise self._write_failure(statement, exc, qualified, what)
         return True
 
+    # -- catch-up token -----------------------------------------------------------------------
+    def ensure_token_object(self, name, create=False):
+        return self._ensure_table(name or DEFAULT_TOKEN_TABLE, 'token', create)
+
     def write_token(self, name, token):
-        schema, table, qualified = self._token_table(name)
+        schema, table, qualified = self._table(name or DEFAULT_TOKEN_TABLE, 'token')
         statement = 'INSERT INTO %s (token) VALUES (%%s)' % qualified
         try:
             with self._writable():
                 self.execute(statement, (token,), write=True)
         except pymysql.err.MySQLError as exc:
             if _error_parts(exc)[0] != ER_DUP_ENTRY:  # written before: the token is there, as wanted
-                raise self._token_failure(self.render(statement, (token,)), exc, qualified)
+                raise self._write_failure(self.render(statement, (token,)), exc, qualified, 'token')
         return '%s.%s on %s' % (schema, table, self.address)
 
     def read_token(self, name, token):
-        qualified = self._token_table(name)[2]
+        qualified = self._table(name or DEFAULT_TOKEN_TABLE, 'token')[2]
         try:
             return bool(self.execute('SELECT 1 FROM %s WHERE token = %%s' % qualified, (token,)))
         except pymysql.err.MySQLError as exc:
             if _error_parts(exc)[0] in (ER_NO_SUCH_TABLE, ER_BAD_DB):  # not replicated yet
                 return False
             raise self._failure('SELECT FROM %s' % qualified, exc, 'cannot read the token')
+
+    # -- documents ----------------------------------------------------------------------------
+    def ensure_document_object(self, name, create=False):
+        return self._ensure_table(name, 'document', create)
+
+    def _document_statement(self, name, statement, key, document=None):
+        """Run a statement on the document table (it writes when given a document, or when it
+        is a DELETE); the document shows as its size in the statements."""
+        qualified = self._table(name, 'document')[2]
+        statement = statement % qualified
+        args = (key,) if document is None else (key, encode_document(document))
+        shown = self.render(statement, args[:1] + tuple(document_placeholder(arg) for arg in args[1:]))
+        write = document is not None or statement.startswith('DELETE')
+        try:
+            if not write:
+                return self.execute(statement, args, shown=shown)
+            with self._writable():
+                return self.execute(statement, args, write=True, shown=shown)
+        except pymysql.err.MySQLError as exc:
+            raise self._write_failure(shown, exc, qualified, 'document', 'write' if write else 'read')
+
+    def save_document(self, name, key, document):
+        self._document_statement(name, 'INSERT INTO %s (doc_key, document) VALUES (%%s, %%s) '
+                                       'ON DUPLICATE KEY UPDATE document = VALUES(document)', key, document)
+        return '%s on %s' % (self._table(name, 'document')[2], self.address)
+
+    def load_document(self, name, key):
+        rows = self._document_statement(name, 'SELECT document FROM %s WHERE doc_key = %%s', key)
+        return decode_document(rows[0][0], 'document %s in %s' % (key, name)) if rows else None
+
+    def delete_document(self, name, key):
+        self._document_statement(name, 'DELETE FROM %s WHERE doc_key = %%s', key)
 
 
 def _error_parts(exc):

@@ -20,6 +20,9 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     Engine,
     EngineError,
     MissingDriver,
+    decode_document,
+    document_placeholder,
+    encode_document,
     make_session,
 )
 
@@ -44,6 +47,15 @@ MISSING_TABLE = 942
 GONE_SESSION = 30              # ORA-00030: User session ID does not exist.
 MARKED_FOR_KILL = 31           # ORA-00031: session marked for kill (it ends as soon as it can)
 UNIQUE_VIOLATED = 1
+TABLE_COLUMNS = {
+    'token': '(token VARCHAR2(200) NOT NULL PRIMARY KEY, written_at TIMESTAMP WITH TIME ZONE DEFAULT SYSTIMESTAMP NOT NULL)',
+    'document': '(doc_key VARCHAR2(255) NOT NULL PRIMARY KEY, document CLOB NOT NULL, '
+                'updated_at TIMESTAMP WITH TIME ZONE DEFAULT SYSTIMESTAMP NOT NULL)',
+}
+TABLE_HINTS = {
+    'token': 'create it (create: true) on the source and include it in the DTS task.',
+    'document': 'create it (create: true).',
+}
 CONNECT_HINTS = {
     'ORA-01017': 'check login_user and login_password',
     'ORA-28000': 'the account of login_user is locked',
@@ -275,18 +287,23 @@ class OracleEngine(Engine):
         finally:
             cursor.close()
 
-    def execute(self, statement, binds=None, write=True, privilege=None, commit=False):
-        """Run a statement that changes the server (recorded; in check mode only recorded)."""
-        self.record(self.render(statement, binds))
+    def execute(self, statement, binds=None, write=True, privilege=None, commit=False, clobs=(), shown=None):
+        """Run a statement that changes the server (recorded; in check mode only recorded).
+        ``clobs``: binds to send as CLOBs; ``shown``: the statement as recorded, when its binds
+        are too long to show."""
+        shown = shown or self.render(statement, binds)
+        self.record(shown)
         if write and self.check_mode:
             return
         cursor = self.conn.cursor()
         try:
+            if clobs:
+                cursor.setinputsizes(**dict((name, oracledb.DB_TYPE_CLOB) for name in clobs))
             cursor.execute(statement, binds or {})
             if commit:
                 self.conn.commit()
         except oracledb.Error as exc:
-            raise self._error(exc, self.render(statement, binds), privilege) from None
+            raise self._error(exc, shown, privilege) from None
         finally:
             cursor.close()
 
@@ -487,35 +504,48 @@ class OracleEngine(Engine):
                      for row in self._account_rows(names))
         return dict((oracle_label(name), found.get(name)) for name in names)
 
-    # -- catch-up proof -----------------------------------------------------------------------
-    def token_table(self, name):
-        """'schema.table' or 'table' (in the current schema) -> (owner, table), Oracle-cased."""
+    # -- tables of the catch-up token and of documents ----------------------------------------
+    def _table(self, name, what):
+        """'schema.table' or 'table' (in the current schema) -> (owner, table) Oracle-cased, and
+        the table's quoted name."""
         parts = name.split('.') if isinstance(name, str) else []
         if len(parts) not in (1, 2) or not all(part.strip() for part in parts):
-            raise EngineError('token object %r must be schema.table or table (names without dots).' % (name,))
+            raise EngineError('%s object %r must be schema.table or table (names without dots).' % (what, name))
         if len(parts) == 1:
             parts.insert(0, quote_name(self._context.get('current_schema')))
-        return tuple(oracle_name(part, 'token object part') for part in parts)
+        owner, table = (oracle_name(part, '%s object part' % what) for part in parts)
+        return owner, table, '%s.%s' % (quote_name(owner), quote_name(table))
 
-    def ensure_token_object(self, name, create=False):
-        owner, table = self.token_table(name)
-        qualified = '%s.%s' % (quote_name(owner), quote_name(table))
+    def _ensure_table(self, name, what, create):
+        owner, table, qualified = self._table(name, what)
         rows = self.query('SELECT COUNT(*) AS found FROM all_tables WHERE owner = :owner AND table_name = :name',
                           {'owner': owner, 'name': table})
         if rows[0]['found']:
             return False
         if not create:
-            raise EngineError('token table %s does not exist on %s (or login_user cannot see it): create it (create: true) '
-                              'on the source and include it in the DTS task.' % (qualified, self.address))
-        self.execute('CREATE TABLE %s (token VARCHAR2(200) NOT NULL PRIMARY KEY, written_at TIMESTAMP WITH TIME ZONE '
-                     'DEFAULT SYSTIMESTAMP NOT NULL)' % qualified, privilege='CREATE TABLE (CREATE ANY TABLE in another schema)')
+            raise EngineError('%s table %s does not exist on %s (or login_user cannot see it): %s'
+                              % (what, qualified, self.address, TABLE_HINTS[what]))
+        self.execute('CREATE TABLE %s %s' % (qualified, TABLE_COLUMNS[what]), privilege='CREATE TABLE (CREATE ANY TABLE in another schema)')
         return True
+
+    def _read_table(self, name, what, statement, binds):
+        qualified = self._table(name, what)[2]
+        try:
+            return self.query(statement % qualified, binds)
+        except EngineError as exc:
+            if getattr(exc, 'code', None) == MISSING_TABLE:
+                raise EngineError('%s table %s does not exist on %s%s' % (
+                    what, qualified, self.address, ' (yet).' if what == 'token' else ': %s' % TABLE_HINTS[what])) from None
+            raise
+
+    # -- catch-up proof -----------------------------------------------------------------------
+    def ensure_token_object(self, name, create=False):
+        return self._ensure_table(name, 'token', create)
 
     def write_token(self, name, token):
         # Restricted session stops new logins only: this connection, open before the fence, can
         # still write. A new connection needs RESTRICTED SESSION while the instance fence is on.
-        owner, table = self.token_table(name)
-        qualified = '%s.%s' % (quote_name(owner), quote_name(table))
+        qualified = self._table(name, 'token')[2]
         try:
             self.execute('INSERT INTO %s (token) VALUES (:token)' % qualified, {'token': token},
                          privilege='INSERT on the token table', commit=True)
@@ -525,12 +555,32 @@ class OracleEngine(Engine):
         return qualified
 
     def read_token(self, name, token):
-        owner, table = self.token_table(name)
-        qualified = '%s.%s' % (quote_name(owner), quote_name(table))
-        try:
-            rows = self.query('SELECT COUNT(*) AS seen FROM %s WHERE token = :token' % qualified, {'token': token})
-        except EngineError as exc:
-            if getattr(exc, 'code', None) == MISSING_TABLE:
-                raise EngineError('token table %s does not exist on %s (yet).' % (qualified, self.address)) from None
-            raise
+        rows = self._read_table(name, 'token', 'SELECT COUNT(*) AS seen FROM %s WHERE token = :token', {'token': token})
         return bool(rows[0]['seen'])
+
+    # -- documents ----------------------------------------------------------------------------
+    def ensure_document_object(self, name, create=False):
+        return self._ensure_table(name, 'document', create)
+
+    def save_document(self, name, key, document):
+        qualified = self._table(name, 'document')[2]
+        text = encode_document(document)
+        merge = ('MERGE INTO %s t USING (SELECT :doc_key AS doc_key FROM dual) s ON (t.doc_key = s.doc_key) '
+                 'WHEN MATCHED THEN UPDATE SET t.document = :document, t.updated_at = SYSTIMESTAMP '
+                 'WHEN NOT MATCHED THEN INSERT (doc_key, document) VALUES (s.doc_key, :document)' % qualified)
+        binds = {'doc_key': key, 'document': text}
+        # Bound as a CLOB: a journal outgrows the 32 KB of a string bind.
+        self.execute(merge, binds, privilege='INSERT and UPDATE on the document table', commit=True, clobs=('document',),
+                     shown=self.render(merge, dict(binds, document=document_placeholder(text))))
+        return qualified
+
+    def load_document(self, name, key):
+        rows = self._read_table(name, 'document', 'SELECT document FROM %s WHERE doc_key = :doc_key', {'doc_key': key})
+        if not rows:
+            return None
+        text = rows[0]['document']
+        return decode_document(text.read() if hasattr(text, 'read') else text, 'document %s in %s' % (key, name))
+
+    def delete_document(self, name, key):
+        self.execute('DELETE FROM %s WHERE doc_key = :doc_key' % self._table(name, 'document')[2], {'doc_key': key},
+                     privilege='DELETE on the document table', commit=True)

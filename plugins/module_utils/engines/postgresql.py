@@ -34,6 +34,9 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     EngineError,
     MissingDriver,
     PartlyApplied,
+    decode_document,
+    document_placeholder,
+    encode_document,
     make_session,
 )
 
@@ -46,6 +49,14 @@ _TRUE = ('on', 'true', 'yes', '1', 't', 'y')
 IN_TRANSACTION_STATES = ('idle in transaction', 'idle in transaction (aborted)')
 INSUFFICIENT_PRIVILEGE = '<insufficient privilege>'
 DEFAULT_TOKEN_TABLE = 'dtsops_switchover_token'
+TABLE_COLUMNS = {
+    'token': '(token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT clock_timestamp())',
+    'document': '(doc_key text PRIMARY KEY, document text NOT NULL, updated_at timestamptz NOT NULL DEFAULT clock_timestamp())',
+}
+TABLE_HINTS = {
+    'token': 'create it (create: true) and include it in the migration objects',
+    'document': 'create it (create: true)',
+}
 
 
 def is_write_statement(statement):
@@ -155,10 +166,11 @@ class PostgreSQLEngine(Engine):
         with self.conn.cursor() as cursor:
             return cursor.mogrify(statement, args).decode('utf-8', 'replace')
 
-    def execute(self, statement, args=None, write=False):
+    def execute(self, statement, args=None, write=False, shown=None):
         """Run one statement and return its rows. ``write``: it changes the server, so it is
-        always recorded and skipped in check mode; reads are recorded once each."""
-        rendered = self.render(statement, args)
+        always recorded and skipped in check mode; reads are recorded once each. ``shown``: the
+        statement as recorded, when its arguments are too long to show (a document)."""
+        rendered = shown or self.render(statement, args)
         if write:
             self.record(rendered)
             if self.check_mode:
@@ -445,50 +457,78 @@ class PostgreSQLEngine(Engine):
             return {SETTING: effective, 'postgresql.auto.conf': auto}
         return dict(self._resolve_roles(accounts))
 
-    # -- catch-up token -----------------------------------------------------------------------
-    def _token_table(self, name):
-        name = name or DEFAULT_TOKEN_TABLE
+    # -- tables of the catch-up token and of documents ----------------------------------------
+    def _table(self, name, what):
         schema, dot, table = name.partition('.')
         if not dot:
             schema, table = 'public', name
         if not schema or not table:
-            raise EngineError('name the token table as schema.table: got %r' % (name,))
+            raise EngineError('name the %s table as schema.table: got %r' % (what, name))
         return schema, table, sql.Identifier(schema, table)
 
-    def ensure_token_object(self, name, create=False):
-        schema, table, identifier = self._token_table(name)
+    def _missing_table(self, what, schema, table):
+        return EngineError('%s table %s.%s does not exist in database %s on %s: %s' % (
+            what, schema, table, self.params.get('login_db') or 'postgres', self.address, TABLE_HINTS[what]))
+
+    def _ensure_table(self, name, what, create):
+        schema, table, identifier = self._table(name, what)
         if self._query_one('SELECT to_regclass(%s)', (self.render(identifier),))[0] is not None:
             return False
         if not create:
-            raise EngineError('token table %s.%s does not exist in database %s on %s: create it (create: true) and include it '
-                              'in the migration objects' % (schema, table, self.params.get('login_db') or 'postgres', self.address))
-        statement = sql.SQL('CREATE TABLE IF NOT EXISTS {} (token text PRIMARY KEY, '
-                            'written_at timestamptz NOT NULL DEFAULT clock_timestamp())').format(identifier)
+            raise self._missing_table(what, schema, table)
+        statement = sql.SQL('CREATE TABLE IF NOT EXISTS {} %s' % TABLE_COLUMNS[what]).format(identifier)
         try:
             self.execute(statement, write=True)
         except psycopg2.Error as exc:
-            raise self._failure(self.render(statement), exc, 'cannot create the token table', privilege='CREATE on schema %s' % schema)
+            raise self._failure(self.render(statement), exc, 'cannot create the %s table' % what, privilege='CREATE on schema %s' % schema)
         return True
 
-    def write_token(self, name, token):
-        schema, table, identifier = self._token_table(name)
-        statement = sql.SQL('INSERT INTO {} (token) VALUES (%s) ON CONFLICT (token) DO NOTHING').format(identifier)
+    def _table_statement(self, name, what, statement, args, privilege, shown_args=None, write=False, missing_ok=False):
+        """Run a statement on the token or document table. A missing table is named as such, or
+        with ``missing_ok`` gives None; a refusal names ``privilege``."""
+        schema, table, identifier = self._table(name, what)
+        statement = sql.SQL(statement).format(identifier)
+        shown = self.render(statement, shown_args) if shown_args else None
         try:
-            self.execute(statement, (token,), write=True)
+            return self.execute(statement, args, write=write, shown=shown)
         except psycopg2.Error as exc:
             if getattr(exc, 'pgcode', None) in ('42P01', '3F000'):
-                raise EngineError('token table %s.%s does not exist in database %s on %s: create it (create: true) and include '
-                                  'it in the migration objects' % (schema, table, self.params.get('login_db') or 'postgres',
-                                                                   self.address))
-            raise self._failure(self.render(statement, (token,)), exc, 'cannot write the token',
-                                privilege='INSERT on %s.%s' % (schema, table))
+                if missing_ok:
+                    return None
+                raise self._missing_table(what, schema, table)
+            raise self._failure(shown or self.render(statement, args), exc, 'cannot %s the %s' % ('write' if write else 'read', what),
+                                privilege='%s on %s.%s' % (privilege, schema, table))
+
+    # -- catch-up token -----------------------------------------------------------------------
+    def ensure_token_object(self, name, create=False):
+        return self._ensure_table(name or DEFAULT_TOKEN_TABLE, 'token', create)
+
+    def write_token(self, name, token):
+        schema, table = self._table(name or DEFAULT_TOKEN_TABLE, 'token')[:2]
+        self._table_statement(name or DEFAULT_TOKEN_TABLE, 'token', 'INSERT INTO {} (token) VALUES (%s) ON CONFLICT (token) DO NOTHING',
+                              (token,), 'INSERT', write=True)
         return '%s.%s in database %s on %s' % (schema, table, self.params.get('login_db') or 'postgres', self.address)
 
     def read_token(self, name, token):
-        identifier = self._token_table(name)[2]
-        try:
-            return bool(self.execute(sql.SQL('SELECT 1 FROM {} WHERE token = %s').format(identifier), (token,)))
-        except psycopg2.Error as exc:
-            if getattr(exc, 'pgcode', None) in ('42P01', '3F000'):  # not replicated yet
-                return False
-            raise self._failure('SELECT FROM %s' % self.render(identifier), exc, 'cannot read the token')
+        # A missing table is not replicated yet.
+        return bool(self._table_statement(name or DEFAULT_TOKEN_TABLE, 'token', 'SELECT 1 FROM {} WHERE token = %s', (token,),
+                                          'SELECT', missing_ok=True))
+
+    # -- documents ----------------------------------------------------------------------------
+    def ensure_document_object(self, name, create=False):
+        return self._ensure_table(name, 'document', create)
+
+    def save_document(self, name, key, document):
+        text = encode_document(document)
+        self._table_statement(name, 'document', 'INSERT INTO {} (doc_key, document) VALUES (%s, %s) ON CONFLICT (doc_key) '
+                                                'DO UPDATE SET document = EXCLUDED.document, updated_at = clock_timestamp()',
+                              (key, text), 'INSERT and UPDATE', (key, document_placeholder(text)), write=True)
+        schema, table = self._table(name, 'document')[:2]
+        return '%s.%s in database %s on %s' % (schema, table, self.params.get('login_db') or 'postgres', self.address)
+
+    def load_document(self, name, key):
+        rows = self._table_statement(name, 'document', 'SELECT document FROM {} WHERE doc_key = %s', (key,), 'SELECT')
+        return decode_document(rows[0][0], 'document %s in %s' % (key, name)) if rows else None
+
+    def delete_document(self, name, key):
+        self._table_statement(name, 'document', 'DELETE FROM {} WHERE doc_key = %s', (key,), 'DELETE', write=True)

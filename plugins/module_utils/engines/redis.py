@@ -49,6 +49,9 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     MissingDriver,
     NotSupported,
     PartlyApplied,
+    decode_document,
+    document_placeholder,
+    encode_document,
     make_session,
 )
 
@@ -387,9 +390,11 @@ class RedisEngine(Engine):
     # -- commands -----------------------------------------------------------------------------
     def command(self, *args, **kwargs):
         """Run one command. ``write=True``: it changes the server, so it is always recorded and
-        skipped in check mode; reads are recorded once each."""
+        skipped in check mode; reads are recorded once each. ``shown``: the last argument as
+        recorded, when it is too long to show (a document)."""
         write = kwargs.pop('write', False)
-        rendered = render_command(args)
+        shown = kwargs.pop('shown', None)
+        rendered = render_command(args[:-1] + (shown,) if shown else args)
         if write:
             self.record(rendered)
             if self.check_mode:
@@ -415,7 +420,7 @@ class RedisEngine(Engine):
         try:
             return self.command(*args, **kwargs)
         except redis_py.RedisError as exc:
-            raise self._failure(args, exc, doing)
+            raise self._failure(args[:-1] + (kwargs['shown'],) if kwargs.get('shown') else args, exc, doing)
 
     # -- server -------------------------------------------------------------------------------
     def server_info(self):
@@ -977,11 +982,17 @@ class RedisEngine(Engine):
 
     def write_token(self, name, token):
         key = self._token_key(name, token)
-        value = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        self._set(key, datetime.datetime.now(datetime.timezone.utc).isoformat(), 'token')
+        return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+
+    def _set(self, key, value, what, shown=None):
+        """SET ``key`` (the ``what``: token, document) through this admin connection, also under
+        our CLIENT PAUSE WRITE. ``shown``: the value as recorded, when it is too long to show."""
+        doing = 'cannot write the %s' % what
         keepers = self._keepers()
         if not keepers:
-            self._run('cannot write the token', 'SET', key, value, write=True)
-            return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+            self._run(doing, 'SET', key, value, write=True, shown=shown)
+            return
         # Under our CLIENT PAUSE WRITE even the admin's write would wait. Lift the pause, write and
         # pause again in one pipeline: Redis runs one client's buffered commands back to back, so
         # no queued write of another client runs in between (verified against Redis 7).
@@ -989,9 +1000,9 @@ class RedisEngine(Engine):
         pause_ms = max(1, min(max(k['pause_ms'] for k in keepers), remaining))
         commands = [['CLIENT', 'UNPAUSE'], ['SET', key, value], ['CLIENT', 'PAUSE', str(pause_ms), 'WRITE']]
         for args in commands:
-            self.record(render_command(args))
+            self.record(render_command(args[:2] + [shown] if shown and args[0] == 'SET' else args))
         if self.check_mode:
-            return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+            return
         pipe = self.conn.pipeline(transaction=False)
         for args in commands:
             pipe.execute_command(*args)
@@ -1001,10 +1012,34 @@ class RedisEngine(Engine):
             args, exc = errors[0]
             if args[0] == 'CLIENT' and args[1] == 'PAUSE':
                 # The keeper renews the pause within its interval anyway; say so loudly.
-                raise EngineError('the token was written but re-pausing failed (%s); the keeper renews the pause within %s s'
-                                  % (exc, keepers[0].get('pause_ms', 0) / 1000.0))
-            raise self._failure(args, exc, 'cannot write the token')
-        return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+                raise EngineError('the %s was written but re-pausing failed (%s); the keeper renews the pause within %s s'
+                                  % (what, exc, keepers[0].get('pause_ms', 0) / 1000.0))
+            raise self._failure(args[:2] + [shown] if shown and args[0] == 'SET' else args, exc, doing)
 
     def read_token(self, name, token):
         return bool(self._run('cannot read the token', 'EXISTS', self._token_key(name, token)))
+
+    # -- documents ----------------------------------------------------------------------------
+    @staticmethod
+    def _document_key(name, key):
+        if not name or not str(name).strip():
+            raise EngineError('the document key prefix must not be empty')
+        return '%s:%s' % (name, key)
+
+    def ensure_document_object(self, name, create=False):
+        self._document_key(name, '')  # keys need no container: only the prefix is checked
+        return False
+
+    def save_document(self, name, key, document):
+        key = self._document_key(name, key)
+        text = encode_document(document)
+        self._set(key, text, 'document', shown=document_placeholder(text))
+        return 'key %s in database %s on %s' % (key, self.params.get('login_db') or 0, self.address)
+
+    def load_document(self, name, key):
+        key = self._document_key(name, key)
+        text = self._run('cannot read the document', 'GET', key)
+        return None if text is None else decode_document(text, 'key %s' % key)
+
+    def delete_document(self, name, key):
+        self._run('cannot delete the document', 'DEL', self._document_key(name, key), write=True)

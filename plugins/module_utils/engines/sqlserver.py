@@ -23,6 +23,9 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     EngineError,
     MissingDriver,
     NotSupported,
+    decode_document,
+    document_placeholder,
+    encode_document,
     make_session,
 )
 
@@ -109,6 +112,16 @@ LOGINS_SQL = (
 )
 
 TOKEN_DATABASE_SQL = "SELECT d.is_read_only, d.user_access_desc FROM sys.databases AS d WHERE d.name = %s"
+
+TABLE_COLUMNS = {
+    'token': '(token NVARCHAR(200) NOT NULL PRIMARY KEY, written_at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME())',
+    'document': '(doc_key NVARCHAR(255) NOT NULL PRIMARY KEY, document NVARCHAR(MAX) NOT NULL, '
+                'updated_at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME())',
+}
+TABLE_HINTS = {
+    'token': 'create it (create: true) on the source and include it in the DTS task.',
+    'document': 'create it (create: true).',
+}
 
 
 # Literals that are secrets in other sessions' statements (CREATE/ALTER LOGIN, CREATE CREDENTIAL...).
@@ -298,17 +311,18 @@ class SQLServerEngine(Engine):
         finally:
             cursor.close()
 
-    def execute(self, statement, params=None, write=True, privilege=None):
-        """Run a statement that changes the server (recorded; in check mode only recorded)."""
+    def execute(self, statement, params=None, write=True, privilege=None, shown=None):
+        """Run a statement that changes the server (recorded; in check mode only recorded).
+        ``shown``: the statement as recorded, when its parameters are too long to show."""
         sql = self.render(statement, params)
-        self.record(sql)
+        self.record(shown or sql)
         if write and self.check_mode:
             return
         cursor = self.conn.cursor()
         try:
             cursor.execute(sql)
         except pymssql.Error as exc:
-            raise self._error(exc, sql, privilege) from None
+            raise self._error(exc, shown or sql, privilege) from None
         finally:
             cursor.close()
 
@@ -538,58 +552,47 @@ class SQLServerEngine(Engine):
             state[row['name'] if row else name] = None if row is None else DISABLED if row.get('is_disabled') else ENABLED
         return state
 
-    # -- catch-up proof -----------------------------------------------------------------------
-    def token_table(self, name):
+    # -- tables of the catch-up token and of documents ----------------------------------------
+    def _table(self, name, what):
         """'schema.table' or 'database.schema.table' -> (database, schema, table)."""
         parts = name.split('.') if isinstance(name, str) else []
         if len(parts) not in (2, 3) or not all(part.strip() for part in parts):
-            raise EngineError('token object %r must be schema.table or database.schema.table (names without dots).' % (name,))
+            raise EngineError('%s object %r must be schema.table or database.schema.table (names without dots).' % (what, name))
         if len(parts) == 2:
             parts.insert(0, self.params.get('login_db') or self._info.get('current_database'))
-        return tuple(check_name(part, 'token object part') for part in parts)
+        return tuple(check_name(part, '%s object part' % what) for part in parts)
 
     @staticmethod
     def _qualified(parts):
         return '.'.join(quote_name(part) for part in parts)
 
-    def ensure_token_object(self, name, create=False):
-        parts = self.token_table(name)
-        qualified = self._qualified(parts)
+    def _ensure_table(self, name, what, create):
+        qualified = self._qualified(self._table(name, what))
         exists = self.query("SELECT OBJECT_ID(%s, N'U') AS object_id", (qualified,))[0]['object_id'] is not None
         if exists:
             return False
         if not create:
-            raise EngineError('token table %s does not exist on %s: create it (create: true) on the source and include '
-                              'it in the DTS task.' % (qualified, self.address))
+            raise EngineError('%s table %s does not exist on %s: %s' % (what, qualified, self.address, TABLE_HINTS[what]))
         # A primary key, so the table is no heap (log-based DTS modes need one).
-        self.execute('CREATE TABLE %s (token NVARCHAR(200) NOT NULL PRIMARY KEY, written_at DATETIME2 NOT NULL '
-                     'DEFAULT SYSUTCDATETIME())' % qualified, privilege='CREATE TABLE and ALTER on the schema')
+        self.execute('CREATE TABLE %s %s' % (qualified, TABLE_COLUMNS[what]), privilege='CREATE TABLE and ALTER on the schema')
         return True
 
-    def write_token(self, name, token):
-        parts = self.token_table(name)
-        qualified = self._qualified(parts)
-        insert = 'INSERT INTO %s (token) VALUES (%%s)' % qualified
-        rows = self.query(TOKEN_DATABASE_SQL, (parts[0],))
+    def _write_in(self, database, what, write):
+        """Run ``write`` in ``database``, also when the instance fence made it READ_ONLY.
+        Returns True when the database had to be opened for it."""
+        rows = self.query(TOKEN_DATABASE_SQL, (database,))
         if not rows:
-            raise EngineError('database %s of the token table does not exist on %s.' % (parts[0], self.address))
+            raise EngineError('database %s of the %s table does not exist on %s.' % (database, what, self.address))
         if not rows[0].get('is_read_only'):
-            self._insert_token(insert, token)
-            return qualified
-        self._write_token_read_only(parts[0], insert, token, rows[0].get('user_access_desc'))
-        return '%s (read-only database opened to privileged users for the write)' % qualified
+            write()
+            return False
+        self._write_read_only(database, what, write, rows[0].get('user_access_desc'))
+        return True
 
-    def _insert_token(self, insert, token):
-        try:
-            self.execute(insert, (token,), privilege='INSERT on the token table')
-        except EngineError as exc:
-            if getattr(exc, 'number', None) not in DUPLICATE_KEY:   # written before: a retry
-                raise
-
-    def _write_token_read_only(self, database, insert, token, user_access):
-        """The instance fence made the token's database READ_ONLY, and nobody can write there. Open
-        it to privileged users only (RESTRICTED_USER: db_owner, dbcreator, sysadmin), write, and
-        close it again, so no application session can write in between."""
+    def _write_read_only(self, database, what, write, user_access):
+        """The instance fence made the database READ_ONLY, and nobody can write there. Open it to
+        privileged users only (RESTRICTED_USER: db_owner, dbcreator, sysadmin), write, and close it
+        again, so no application session can write in between."""
         quoted = quote_name(database)
         restricted = user_access == 'MULTI_USER'
         steps = []
@@ -599,7 +602,7 @@ class SQLServerEngine(Engine):
                 steps.append('restricted')
             self.execute('ALTER DATABASE %s SET READ_WRITE WITH ROLLBACK IMMEDIATE' % quoted, privilege='ALTER on the database')
             steps.append('read_write')
-            self._insert_token(insert, token)
+            write()
         finally:
             errors = []
             if 'read_write' in steps:
@@ -613,14 +616,61 @@ class SQLServerEngine(Engine):
                 except EngineError as exc:
                     errors.append(str(exc))
             if errors:
-                raise EngineError('the token write left database %s changed, restore it by hand: %s' % (database, '; '.join(errors)))
+                raise EngineError('the %s write left database %s changed, restore it by hand: %s' % (what, database, '; '.join(errors)))
 
-    def read_token(self, name, token):
-        qualified = self._qualified(self.token_table(name))
+    def _read_table(self, name, what, statement, params):
+        qualified = self._qualified(self._table(name, what))
         try:
-            rows = self.query('SELECT COUNT(*) AS seen FROM %s WHERE token = %%s' % qualified, (token,))
+            return self.query(statement % qualified, params)
         except EngineError as exc:
             if getattr(exc, 'number', None) == MISSING_OBJECT:
-                raise EngineError('token table %s does not exist on %s (yet).' % (qualified, self.address)) from None
+                raise EngineError('%s table %s does not exist on %s%s' % (
+                    what, qualified, self.address, ' (yet).' if what == 'token' else ': %s' % TABLE_HINTS[what])) from None
             raise
+
+    # -- catch-up proof -----------------------------------------------------------------------
+    def ensure_token_object(self, name, create=False):
+        return self._ensure_table(name, 'token', create)
+
+    def write_token(self, name, token):
+        parts = self._table(name, 'token')
+        qualified = self._qualified(parts)
+        if self._write_in(parts[0], 'token', lambda: self._insert_token('INSERT INTO %s (token) VALUES (%%s)' % qualified, token)):
+            return '%s (read-only database opened to privileged users for the write)' % qualified
+        return qualified
+
+    def _insert_token(self, insert, token):
+        try:
+            self.execute(insert, (token,), privilege='INSERT on the token table')
+        except EngineError as exc:
+            if getattr(exc, 'number', None) not in DUPLICATE_KEY:   # written before: a retry
+                raise
+
+    def read_token(self, name, token):
+        rows = self._read_table(name, 'token', 'SELECT COUNT(*) AS seen FROM %s WHERE token = %%s', (token,))
         return bool(rows[0]['seen'])
+
+    # -- documents ----------------------------------------------------------------------------
+    def ensure_document_object(self, name, create=False):
+        return self._ensure_table(name, 'document', create)
+
+    def save_document(self, name, key, document):
+        parts = self._table(name, 'document')
+        qualified = self._qualified(parts)
+        text = encode_document(document)
+        # One batch; the locks keep a concurrent save from inserting the same key in between.
+        upsert = ('UPDATE %s WITH (UPDLOCK, SERIALIZABLE) SET document = %%s, updated_at = SYSUTCDATETIME() WHERE doc_key = %%s; '
+                  'IF @@ROWCOUNT = 0 INSERT INTO %s (doc_key, document) VALUES (%%s, %%s)' % (qualified, qualified))
+        shown = self.render(upsert, (document_placeholder(text), key, key, document_placeholder(text)))
+        self._write_in(parts[0], 'document', lambda: self.execute(upsert, (text, key, key, text), shown=shown,
+                                                                  privilege='INSERT and UPDATE on the document table'))
+        return qualified
+
+    def load_document(self, name, key):
+        rows = self._read_table(name, 'document', 'SELECT document FROM %s WHERE doc_key = %%s', (key,))
+        return decode_document(rows[0]['document'], 'document %s in %s' % (key, name)) if rows else None
+
+    def delete_document(self, name, key):
+        parts = self._table(name, 'document')
+        statement = 'DELETE FROM %s WHERE doc_key = %%s' % self._qualified(parts)
+        self._write_in(parts[0], 'document', lambda: self.execute(statement, (key,), privilege='DELETE on the document table'))

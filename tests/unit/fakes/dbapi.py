@@ -21,6 +21,12 @@ class FakeCursor(object):
         self.rowcount = -1
         self._rows = []
         self.closed = False
+        self.input_sizes = {}
+
+    def setinputsizes(self, **sizes):
+        """Recorded on the connection, so that tests see how a bind was sent (a CLOB)."""
+        self.input_sizes = sizes
+        self.connection.input_sizes.append(sizes)
 
     def execute(self, statement, parameters=None, **keyword_parameters):
         if self.closed or self.connection.closed:
@@ -58,6 +64,7 @@ class FakeConnection(object):
         self.closed = False
         self.commits = 0
         self.rollbacks = 0
+        self.input_sizes = []
         for name, value in attributes.items():
             setattr(self, name, value)
 

@@ -535,6 +535,40 @@ class FakeMongo(object):
             reply['writeErrors'] = errors
         return reply
 
+    def c_update(self, db, command, client, connection_id):
+        """Replacement updates by _id (what the document store sends), with upsert."""
+        documents = self.collections.setdefault((db, command['update']), {})
+        matched, upserted, errors = 0, [], []
+        for index, update in enumerate(command['updates']):
+            key = update['q']['_id']
+            self._require(client, 'update' if key in documents else 'insert', db)
+            if not self._writes_allowed(client):
+                errors.append({'index': index, 'code': 371, 'codeName': 'UserWritesBlocked', 'errmsg': 'User writes blocked'})
+                break
+            if key in documents:
+                matched += 1
+            elif update.get('upsert'):
+                upserted.append({'index': index, '_id': key})
+            else:
+                continue
+            documents[key] = dict(update['u'], _id=key)
+        reply = {'n': matched + len(upserted), 'nModified': matched}
+        if upserted:
+            reply['upserted'] = upserted
+        if errors:
+            reply['writeErrors'] = errors
+        return reply
+
+    def c_delete(self, db, command, client, connection_id):
+        self._require(client, 'remove', db)
+        documents = self.collections.get((db, command['delete']), {})
+        if not self._writes_allowed(client):
+            return {'n': 0, 'writeErrors': [{'index': 0, 'code': 371, 'codeName': 'UserWritesBlocked', 'errmsg': 'User writes blocked'}]}
+        removed = 0
+        for delete in command['deletes']:
+            removed += documents.pop(delete['q']['_id'], None) is not None
+        return {'n': removed}
+
     def c_find(self, db, command, client, connection_id):
         self._require(client, 'find', db)
         documents = self.collections.get((db, command['find']), {})

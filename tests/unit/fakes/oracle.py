@@ -56,6 +56,13 @@ class FakeOracle(ModelServer):
          r'DEFAULT SYSTIMESTAMP NOT NULL\)$', 'x_create_table'),
         (r'INSERT INTO ' + TABLE + r' \(token\) VALUES \(:token\)$', 'x_insert'),
         (r'SELECT COUNT\(\*\) AS seen FROM ' + TABLE + r' WHERE token = :token$', 'q_seen'),
+        (r'CREATE TABLE ' + TABLE + r' \(doc_key VARCHAR2\(255\) NOT NULL PRIMARY KEY, document CLOB NOT NULL, '
+         r'updated_at TIMESTAMP WITH TIME ZONE DEFAULT SYSTIMESTAMP NOT NULL\)$', 'x_create_document_table'),
+        (r'MERGE INTO ' + TABLE + r' t USING \(SELECT :doc_key AS doc_key FROM dual\) s ON \(t\.doc_key = s\.doc_key\) '
+         r'WHEN MATCHED THEN UPDATE SET t\.document = :document, t\.updated_at = SYSTIMESTAMP '
+         r'WHEN NOT MATCHED THEN INSERT \(doc_key, document\) VALUES \(s\.doc_key, :document\)$', 'x_merge_document'),
+        (r'SELECT document FROM ' + TABLE + r' WHERE doc_key = :doc_key$', 'q_document'),
+        (r'DELETE FROM ' + TABLE + r' WHERE doc_key = :doc_key$', 'x_delete_document'),
     )
 
     def __init__(self, version='19.21.0.0.0', con_id=3, con_name='ORCLPDB1', service='ORCLPDB1',
@@ -266,3 +273,36 @@ class FakeOracle(ModelServer):
 
     def is_write(self, statement):
         return not re.match(r'\s*SELECT\b', statement)
+
+    # -- document tables (doc_key -> document), committed at once -----------------------------
+    def x_create_document_table(self, match, params, connection):
+        self.x_create_table(match, params, connection)
+        self.tables[(match.group(1), match.group(2))] = {}
+        return None, [], 0
+
+    def _document_table(self, match):
+        key = (match.group(1), match.group(2))
+        if key not in self.tables:
+            raise oracle_error(942, 'table or view does not exist')
+        return self.tables[key]
+
+    def x_merge_document(self, match, params, connection):
+        self._document_table(match)[params['doc_key']] = Lob(params['document'])
+        return None, [], 1
+
+    def q_document(self, match, params, connection):
+        table = self._document_table(match)
+        return ['DOCUMENT'], [[table[params['doc_key']]]] if params['doc_key'] in table else [], None
+
+    def x_delete_document(self, match, params, connection):
+        return None, [], int(self._document_table(match).pop(params['doc_key'], None) is not None)
+
+
+class Lob(object):
+    """What oracledb fetches from a CLOB column: an object to read() the text from."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def read(self):
+        return self.text

@@ -72,6 +72,13 @@ class FakeSQLServer(ModelServer):
          r'NOT NULL DEFAULT SYSUTCDATETIME\(\)\)$', 'x_create_table'),
         (r'INSERT INTO ' + QUALIFIED + r' \(token\) VALUES \(' + LITERAL + r'\)$', 'x_insert'),
         (r'SELECT COUNT\(\*\) AS seen FROM ' + QUALIFIED + r' WHERE token = ' + LITERAL + '$', 'q_seen'),
+        (r'CREATE TABLE ' + QUALIFIED + r' \(doc_key NVARCHAR\(255\) NOT NULL PRIMARY KEY, document NVARCHAR\(MAX\) NOT NULL, '
+         r'updated_at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME\(\)\)$', 'x_create_document_table'),
+        (r'UPDATE ' + QUALIFIED + r' WITH \(UPDLOCK, SERIALIZABLE\) SET document = ' + LITERAL + r', updated_at = '
+         r'SYSUTCDATETIME\(\) WHERE doc_key = ' + LITERAL + r'; IF @@ROWCOUNT = 0 INSERT INTO ' + QUALIFIED +
+         r' \(doc_key, document\) VALUES \(' + LITERAL + ', ' + LITERAL + r'\)$', 'x_upsert_document'),
+        (r'SELECT document FROM ' + QUALIFIED + r' WHERE doc_key = ' + LITERAL + '$', 'q_document'),
+        (r'DELETE FROM ' + QUALIFIED + r' WHERE doc_key = ' + LITERAL + '$', 'x_delete_document'),
     )
 
     def __init__(self, version='16.0.4135.4', edition='Enterprise Edition: Core-based Licensing (64-bit)',
@@ -297,3 +304,33 @@ class FakeSQLServer(ModelServer):
                                      "'%s.%s'. The duplicate key value is (%s)." % (key[2], key[1], key[2], token), 14)
         self.tables[key].append(token)
         return None, [], 1
+
+    # -- document tables (doc_key -> document) ---------------------------------------------------
+    def x_create_document_table(self, match, params, connection):
+        self.x_create_table(match, params, connection)
+        self.tables[self._table(match)[0]] = {}
+        return None, [], 0
+
+    def _document_table(self, key):
+        if key not in self.tables:
+            raise server_error(208, "Invalid object name '%s'." % '.'.join(key))
+        return self.tables[key]
+
+    def x_upsert_document(self, match, params, connection):
+        key = self._table(match)[0]
+        table = self._document_table(key)
+        self._writable(key[0])
+        document, doc_key = unquote(match.group(4)), unquote(match.group(5))
+        table[doc_key] = document
+        return None, [], 1
+
+    def q_document(self, match, params, connection):
+        key, doc_key = self._table(match)
+        table = self._document_table(key)
+        return ['document'], [[table[doc_key]]] if doc_key in table else [], None
+
+    def x_delete_document(self, match, params, connection):
+        key, doc_key = self._table(match)
+        table = self._document_table(key)
+        self._writable(key[0])
+        return None, [], int(table.pop(doc_key, None) is not None)

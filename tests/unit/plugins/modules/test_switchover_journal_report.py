@@ -1,7 +1,11 @@
 import json
 import os
 
+import pytest
+
+from ansible_collections.dtsops.switchover.plugins.module_utils import db
 from ansible_collections.dtsops.switchover.plugins.modules import switchover_journal, switchover_report
+from unit.fakes.documents import MemoryEngine
 
 
 def test_begin_phase_finish_report(run_module, tmp_path):
@@ -51,3 +55,31 @@ def test_archive_refuses_a_running_journal(run_module, tmp_path):
 def test_report_needs_a_journal(run_module, tmp_path):
     result = run_module(switchover_report, {'journal_path': str(tmp_path / 'none.json'), 'dest': str(tmp_path)})
     assert result['failed'] and 'There is no journal' in result['msg']
+
+
+@pytest.fixture
+def memory_store(monkeypatch):
+    MemoryEngine.reset()
+    monkeypatch.setitem(db.ENGINES, 'mysql', MemoryEngine)
+    return {'engine': 'mysql', 'login_host': 'db.example', 'login_user': 'journal', 'login_password': 'St0re-Secret',
+            'object': 'ops.journal', 'create': True}
+
+
+def test_store_option_keeps_the_journal_in_the_database_and_never_shows_its_password(run_module, tmp_path, memory_store):
+    path = str(tmp_path / 'orders.json')
+    begun = run_module(switchover_journal, {'path': path, 'operation': 'begin', 'unit': 'orders', 'store': memory_store})
+    assert begun['changed'] and begun['how'] == 'new'
+    assert begun['statements'] == ['CREATE TABLE ops.journal', 'SELECT ops.journal orders/orders.json',
+                                   'UPSERT ops.journal orders/orders.json']
+    os.unlink(path)
+    resumed = run_module(switchover_journal, {'path': path, 'operation': 'begin', 'unit': 'orders', 'store': memory_store})
+    assert resumed['how'] == 'resumed' and resumed['loaded_from'] == 'store' and os.path.exists(path)
+    assert resumed['invocation']['module_args']['store']['login_password'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+    for result in (begun, resumed):
+        assert 'St0re-Secret' not in json.dumps(result)
+
+
+def test_store_needs_an_object(run_module, tmp_path, memory_store):
+    del memory_store['object']
+    result = run_module(switchover_journal, {'path': str(tmp_path / 'o.json'), 'operation': 'begin', 'unit': 'o', 'store': memory_store})
+    assert result['failed'] and 'missing required arguments: object found in store' in result['msg']

@@ -578,3 +578,52 @@ def test_token_write_in_check_mode_writes_nothing(server):
     server.reset_log()
     engine.write_token('shop.token', 'tok-1')
     assert writes(server) == [] and len(changes(engine.statements)) == 1
+
+
+# -- documents (the journal kept in the database) -------------------------------------------------
+JOURNAL = {'unit': 'orders', 'outcome': 'running', 'data': {'a.b': 1, '$note': "it's"}}
+
+
+def test_document_collection_is_checked_created_upserted_read_and_deleted(server, engine):
+    # restore inserts but cannot update or remove: the journal's database needs readWrite.
+    server.add_user('switchover_admin', PASSWORD, ADMIN_ROLES + [('readWrite', 'ops')])
+    with pytest.raises(EngineError, match=r'^document collection ops\.journal does not exist on 127\.0\.0\.1:\d+: '
+                                          r'create it \(create: true\)\.$'):
+        engine.ensure_document_object('ops.journal')
+    assert engine.ensure_document_object('ops.journal', create=True) is True
+    assert engine.ensure_document_object('ops.journal') is False
+    assert engine.load_document('ops.journal', 'orders/orders.json') is None
+    assert engine.save_document('ops.journal', 'orders/orders.json', JOURNAL) == 'ops.journal'
+    assert engine.load_document('ops.journal', 'orders/orders.json') == JOURNAL
+    engine.save_document('ops.journal', 'orders/orders.json', dict(JOURNAL, outcome='completed'))
+    assert engine.load_document('ops.journal', 'orders/orders.json')['outcome'] == 'completed'
+    assert list(server.collections[('ops', 'journal')]) == ['orders/orders.json']
+    engine.delete_document('ops.journal', 'orders/orders.json')
+    assert engine.load_document('ops.journal', 'orders/orders.json') is None
+    update = [c for db, c in writes(server) if 'update' in c][0]
+    assert update['updates'][0]['q'] == {'_id': 'orders/orders.json'} and update['updates'][0]['upsert'] is True
+    assert json.loads(update['updates'][0]['u']['document']) == JOURNAL
+    # The statements show the document's size, not the document.
+    shown = [s for s in changes(engine.statements) if '"update"' in s][0]
+    assert '"document": "<document: ' in shown and 'outcome' not in shown
+    assert changes(engine.statements)[-1] == ('ops.runCommand({"delete": "journal", "deletes": [{"q": {"_id": "orders/orders.json"}, '
+                                              '"limit": 1}]})')
+
+
+def test_document_save_through_the_write_block(server, engine):
+    server.add_user('switchover_admin', PASSWORD, ADMIN_ROLES + [('readWrite', 'ops')])
+    engine.ensure_document_object('ops.journal', create=True)
+    engine.fence('instance', end_sessions=False)
+    engine.save_document('ops.journal', 'orders', JOURNAL)
+    assert engine.load_document('ops.journal', 'orders') == JOURNAL
+    server.add_user('weak_admin', PASSWORD, [('backup', 'admin'), ('readWriteAnyDatabase', 'admin'), ('clusterMonitor', 'admin')])
+    with pytest.raises(EngineError, match=r'^writes are blocked \(setUserWriteBlockMode\) and login_user lacks the '
+                                          r'bypassWriteBlockingMode privilege \(role restore or root\) that writes the document'):
+        connected(server, login_user='weak_admin').save_document('ops.journal', 'orders', JOURNAL)
+
+
+def test_document_save_in_check_mode_writes_nothing(server):
+    dry = connected(server, check_mode=True)
+    server.reset_log()
+    dry.save_document('ops.journal', 'orders', JOURNAL)
+    assert writes(server) == [] and len(changes(dry.statements)) == 1

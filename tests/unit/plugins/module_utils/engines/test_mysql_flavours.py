@@ -31,6 +31,7 @@ class MySQLModel(object):
         self.globals = {'read_only': 0, 'super_read_only': 0}
         self.users = {('app', '%'): 'N', ('app', '10.%'): 'N', ('report', '%'): 'Y'}
         self.tables = {'shop.dtsops_switchover_token': []}
+        self.documents = {}
         self.processlist = []
         self.log = []
         self.refuse = {}   # statement -> (errno, message)
@@ -104,6 +105,14 @@ class MySQLModel(object):
             if table not in self.tables:
                 raise pymysql.err.ProgrammingError(1146, "Table '%s' doesn't exist" % table)
             self.tables[table].append(match.group(3))
+            return []
+        match = re.match(r"^INSERT INTO `(\w+)`\.`(\w+)` \(doc_key, document\) VALUES \('(.*)', '(.*)'\) "
+                         r"ON DUPLICATE KEY UPDATE document = VALUES\(document\)$", statement, re.S)
+        if match:
+            if self.globals['super_read_only']:
+                raise pymysql.err.OperationalError(
+                    1290, 'The MySQL server is running with the --super-read-only option so it cannot execute this statement')
+            self.documents[match.group(3)] = match.group(4).replace("\\'", "'")
             return []
         raise AssertionError('the MySQL model does not expect: %s' % statement)
 
@@ -238,6 +247,17 @@ def test_unfence_tries_every_change_and_lists_the_ones_it_could_not_restore(serv
     assert server.users[('app', '%')] == 'N' and server.users[('app', '10.%')] == 'Y'
     del server.refuse["ALTER USER 'app'@'10.%' ACCOUNT UNLOCK"]
     assert [c['target'] for c in engine().unfence(record)] == ["'app'@'10.%'"]
+
+
+def test_document_save_lifts_super_read_only_only_around_the_write(server):
+    engine().fence('instance')
+    del server.log[:]
+    engine().save_document('ops.journal', 'orders', {'outcome': 'running'})
+    assert writes(server) == ['SET GLOBAL super_read_only = OFF',
+                              "INSERT INTO `ops`.`journal` (doc_key, document) VALUES ('orders', '{\\\"outcome\\\":\\\"running\\\"}') "
+                              'ON DUPLICATE KEY UPDATE document = VALUES(document)',
+                              'SET GLOBAL super_read_only = ON']
+    assert server.globals == {'read_only': 1, 'super_read_only': 1}
 
 
 def test_check_mode_runs_no_change(server):

@@ -568,3 +568,45 @@ def test_token_write_in_check_mode_writes_nothing(server):
     engine.write_token('ops.token', 'tok-1')
     assert changes(engine.statements) == ['INSERT INTO "OPS"."TOKEN" (token) VALUES (\'tok-1\')']
     assert server.writes == [] and server.tables[('OPS', 'TOKEN')] == []
+
+
+# -- documents (the journal kept in the database) -------------------------------------------------
+JOURNAL = {'unit': 'orders', 'outcome': 'running', 'data': {'note': "it's"}}
+
+
+def test_document_table_is_checked_created_merged_as_a_clob_read_and_deleted(server, engine):
+    with pytest.raises(EngineError, match=r'^document table "SWITCHOVER_ADMIN"\."JOURNAL" does not exist on ora\.example\.com:1521 '
+                                          r'\(or login_user cannot see it\): create it \(create: true\)\.$'):
+        engine.ensure_document_object('journal')
+    assert engine.ensure_document_object('journal', create=True) is True
+    assert engine.ensure_document_object('journal') is False
+    assert engine.load_document('journal', 'orders/orders.json') is None
+    assert engine.save_document('journal', 'orders/orders.json', JOURNAL) == '"SWITCHOVER_ADMIN"."JOURNAL"'
+    other = connected()   # committed: another session reads it
+    assert other.load_document('journal', 'orders/orders.json') == JOURNAL
+    engine.save_document('journal', 'orders/orders.json', dict(JOURNAL, outcome='completed'))
+    assert other.load_document('journal', 'orders/orders.json')['outcome'] == 'completed'
+    engine.delete_document('journal', 'orders/orders.json')
+    assert other.load_document('journal', 'orders/orders.json') is None
+    merges = engine.conn.input_sizes
+    assert len(merges) == 2 and all(sizes == {'document': oracledb.DB_TYPE_CLOB} for sizes in merges)
+    assert server.writes[0].startswith('CREATE TABLE "SWITCHOVER_ADMIN"."JOURNAL" (doc_key VARCHAR2(255) NOT NULL PRIMARY KEY, '
+                                       'document CLOB NOT NULL, ')
+    shown = [s for s in engine.statements if s.startswith('MERGE')][0]
+    assert shown.startswith('MERGE INTO "SWITCHOVER_ADMIN"."JOURNAL" t USING (SELECT \'orders/orders.json\' AS doc_key FROM dual)')
+    assert "t.document = '<document: " in shown and 'outcome' not in shown
+    assert engine.conn.commits == 3
+
+
+def test_reading_a_missing_document_table_says_to_create_it(engine):
+    with pytest.raises(EngineError, match=r'^document table "OPS"\."J" does not exist on ora\.example\.com:1521: create it'):
+        engine.load_document('ops.j', 'orders')
+
+
+def test_document_save_in_check_mode_writes_nothing(server):
+    engine = connected()
+    engine.ensure_document_object('journal', create=True)
+    dry = connected(check_mode=True)
+    server.reset_log()
+    dry.save_document('journal', 'orders', JOURNAL)
+    assert server.writes == [] and server.tables[('SWITCHOVER_ADMIN', 'JOURNAL')] == {}

@@ -633,3 +633,64 @@ def test_token_write_in_check_mode_writes_nothing(server):
     engine.write_token('shop.dbo.switchover_token', 'tok-1')
     assert changes(engine.statements) == ["INSERT INTO [shop].[dbo].[switchover_token] (token) VALUES (N'tok-1')"]
     assert server.writes == [] and server.tables[('shop', 'dbo', 'switchover_token')] == []
+
+
+# -- documents (the journal kept in the database) -------------------------------------------------
+JOURNAL = {'unit': 'orders', 'outcome': 'running', 'data': {'note': "it's"}}
+
+
+def test_document_table_is_checked_created_upserted_read_and_deleted(server, engine):
+    with pytest.raises(EngineError, match=r'^document table \[shop\]\.\[dbo\]\.\[journal\] does not exist on '
+                                          r'sql\.example\.com:1433: create it \(create: true\)\.$'):
+        engine.ensure_document_object('shop.dbo.journal')
+    assert engine.ensure_document_object('shop.dbo.journal', create=True) is True
+    assert engine.ensure_document_object('shop.dbo.journal') is False
+    assert engine.load_document('shop.dbo.journal', 'orders/orders.json') is None
+    assert engine.save_document('shop.dbo.journal', 'orders/orders.json', JOURNAL) == '[shop].[dbo].[journal]'
+    assert engine.load_document('shop.dbo.journal', 'orders/orders.json') == JOURNAL
+    engine.save_document('shop.dbo.journal', 'orders/orders.json', dict(JOURNAL, outcome='completed'))
+    assert engine.load_document('shop.dbo.journal', 'orders/orders.json')['outcome'] == 'completed'
+    engine.delete_document('shop.dbo.journal', 'orders/orders.json')
+    assert engine.load_document('shop.dbo.journal', 'orders/orders.json') is None
+    stored = json.dumps(JOURNAL, sort_keys=True, separators=(',', ':')).replace("'", "''")
+    assert server.writes[:2] == [
+        'CREATE TABLE [shop].[dbo].[journal] (doc_key NVARCHAR(255) NOT NULL PRIMARY KEY, document NVARCHAR(MAX) NOT NULL, '
+        'updated_at DATETIME2 NOT NULL DEFAULT SYSUTCDATETIME())',
+        "UPDATE [shop].[dbo].[journal] WITH (UPDLOCK, SERIALIZABLE) SET document = N'%s', updated_at = SYSUTCDATETIME() "
+        "WHERE doc_key = N'orders/orders.json'; IF @@ROWCOUNT = 0 INSERT INTO [shop].[dbo].[journal] (doc_key, document) "
+        "VALUES (N'orders/orders.json', N'%s')" % (stored, stored),
+    ]
+    assert server.writes[-1] == "DELETE FROM [shop].[dbo].[journal] WHERE doc_key = N'orders/orders.json'"
+    # The statements a module returns show the document's size, not the document.
+    upsert = [s for s in engine.statements if s.startswith('UPDATE')][0]
+    assert "document = N'<document: %d bytes>'" % len(stored.replace("''", "'")) in upsert and 'orders' in upsert
+    assert 'outcome' not in ' '.join(engine.statements)
+
+
+def test_document_save_into_a_database_the_instance_fence_made_read_only(server, engine):
+    server.add_database('ops')
+    engine.ensure_document_object('ops.dbo.journal', create=True)
+    engine.fence('instance')
+    server.reset_log()
+    engine.save_document('ops.dbo.journal', 'orders/orders.json', JOURNAL)
+    assert server.writes[:2] == ['ALTER DATABASE [ops] SET RESTRICTED_USER WITH ROLLBACK IMMEDIATE',
+                                 'ALTER DATABASE [ops] SET READ_WRITE WITH ROLLBACK IMMEDIATE']
+    assert server.writes[-2:] == ['ALTER DATABASE [ops] SET READ_ONLY WITH ROLLBACK IMMEDIATE', 'ALTER DATABASE [ops] SET MULTI_USER']
+    assert server.databases['ops']['read_only'] is True
+    assert engine.load_document('ops.dbo.journal', 'orders/orders.json') == JOURNAL
+
+
+def test_reading_a_missing_document_table_says_to_create_it(engine):
+    with pytest.raises(EngineError, match=r'^document table \[crm\]\.\[dbo\]\.\[j\] does not exist on sql\.example\.com:1433: '
+                                          r'create it \(create: true\)\.$'):
+        engine.load_document('crm.dbo.j', 'orders')
+
+
+def test_document_save_in_check_mode_writes_nothing(server):
+    server.add_table('shop', 'dbo', 'journal')
+    server.tables[('shop', 'dbo', 'journal')] = {}
+    dry = connected(check_mode=True)
+    server.reset_log()
+    dry.save_document('shop.dbo.journal', 'orders', JOURNAL)
+    assert server.writes == [] and server.tables[('shop', 'dbo', 'journal')] == {}
+    assert [s for s in dry.statements if s.startswith('UPDATE')]
