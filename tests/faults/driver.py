@@ -156,7 +156,7 @@ class FaultRehearsal(object):
         self.hook_dir = os.path.join(directory, 'hook')
         self.baseline = None
         self.runs = 0
-        self.stopped_servers = set()
+        self.stopped_servers = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -168,7 +168,10 @@ class FaultRehearsal(object):
 
     def down(self):
         for side in list(self.stopped_servers):
-            self.server_up(side)
+            try:
+                self.server_up(side)
+            except Exception:  # pylint: disable=broad-except
+                pass    # down() stops it anyway
         self.rehearsal.down()
 
     def __enter__(self):
@@ -270,15 +273,46 @@ class FaultRehearsal(object):
 
     # -- faults -------------------------------------------------------------------------------
 
-    def server_down(self, side):
-        """The server stops answering (SIGSTOP of its process group): connections hang until their
-        timeout, as with a host that is down or cut off. Its data stays for server_up()."""
-        os.killpg(self.server(side).process.pid, signal.SIGSTOP)
-        self.stopped_servers.add(side)
+    def server_down(self, side, mode='crash'):
+        """The ``side`` server goes down. ``crash``: its processes are killed (SIGKILL), so
+        connections are refused, and server_up() starts it again on the same port and data
+        (MariaDB and PostgreSQL recover from their logs). ``hang``: it stops answering (SIGSTOP),
+        so connections wait for their timeout, as with a host that is cut off; server_up()
+        resumes it (Redis keeps its data only this way: the rehearsal's Redis has no persistence)."""
+        server = self.server(side)
+        if mode == 'hang':
+            os.killpg(server.process.pid, signal.SIGSTOP)
+        elif mode == 'crash':
+            os.killpg(server.process.pid, signal.SIGKILL)
+            # Reaps the process and stops its watchdog; the data directory stays.
+            server._kill_process()  # pylint: disable=protected-access
+            server._stop_watchdog()  # pylint: disable=protected-access
+        else:
+            raise FaultTestError('server_down mode is crash or hang, not %r' % (mode,))
+        self.stopped_servers[side] = mode
 
     def server_up(self, side):
-        os.killpg(self.server(side).process.pid, signal.SIGCONT)
-        self.stopped_servers.discard(side)
+        mode = self.stopped_servers.pop(side, None)
+        server = self.server(side)
+        if mode == 'hang':
+            os.killpg(server.process.pid, signal.SIGCONT)
+        elif mode == 'crash':
+            server._launch()  # pylint: disable=protected-access
+
+    def restart_failed_task(self, timeout=60):
+        """Start the forward task again when it failed, as an operator would (StartDtsJob goes on
+        from the checkpoint): the emulator fails a task at once when a server goes away, where DTS
+        retries the connection. Returns whether it had failed."""
+        job = self.emulator.job(self.job_id)
+        if job.stage != 'failed':
+            return False
+        self.emulator.model.start(job)
+        deadline = time.monotonic() + timeout
+        while not self.emulator.replication_status(self.job_id)['capturing']:
+            if time.monotonic() > deadline:
+                raise FaultTestError('the forward task did not start again: %s' % self.emulator.job(self.job_id).error_message)
+            time.sleep(0.05)
+        return True
 
     def restart_emulator(self, down_for=1.0):
         """Stop the DTS emulator and start it again on the same port from its state file: the

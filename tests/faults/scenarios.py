@@ -62,7 +62,7 @@ class Outcome(object):
             self.figure, '; '.join(self.notes))
 
 
-COLUMNS = ('engine', 'scenario', 'outcome', 'fences left', 'writes lost', 'duplicated', 'reverse tasks', 'runs', 'figure')
+COLUMNS = ('engine', 'scenario', 'outcome', 'fences left', 'writes lost', 'duplicated', 'reverse tasks', 'runs', 'figure', 'test time')
 
 
 def _count(value):
@@ -72,9 +72,10 @@ def _count(value):
 
 
 def render(rows):
-    lines = [COLUMNS] + [row.row() for row in rows]
+    """The table of rows (tuples of strings, in COLUMNS order) as aligned text."""
+    lines = [COLUMNS] + [tuple(str(cell) for cell in row) for row in rows]
     widths = [max(len(line[index]) for line in lines) for index in range(len(COLUMNS))]
-    text = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines]
+    text = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
     text.insert(1, '  '.join('-' * width for width in widths))
     return '\n'.join(text)
 
@@ -83,7 +84,7 @@ def settle(rehearsal, outcome, completed):
     """Fill in what the run left: fences (the servers' settings), writes, reverse tasks."""
     outcome.outcome = rehearsal.outcome()
     outcome.fences_left = rehearsal.fences_left(completed=completed)
-    outcome.lost, outcome.duplicated, dummy = rehearsal.writes()
+    outcome.lost, outcome.duplicated, dummy = rehearsal.writes(timeout=20)
     reverse = rehearsal.reverse_tasks()
     outcome.reverse_tasks = len(reverse)
     outcome.notes.append('reverse tasks: %s' % ', '.join('%s%s' % (job.job_id, ' (released)' if job.released else '') for job in reverse))
@@ -147,19 +148,23 @@ def chained_kills(rehearsal, points, scenario):
 DOWN_POINTS = {'fence': 'before_fence', 'catch_up': 'before_catch_up', 'before_point_of_no_return': 'before_switch_traffic'}
 
 
-def server_down(rehearsal, side, when):
-    """The ``side`` server stops answering at ``when``; the run goes on against it. Once the run
-    ended, the server comes back; a run that could not finish its abort is run again."""
-    outcome = Outcome('%s down: %s' % (side, when.replace('_', ' ')), rehearsal.engine)
-    runs = [rehearsal.run(points={DOWN_POINTS[when]: lambda control: rehearsal.server_down(side)})]
+def server_down(rehearsal, side, when, mode='crash'):
+    """The ``side`` server goes down (``mode``: crash or hang, see FaultRehearsal.server_down) at
+    ``when``, and the run goes on against it. Once the run ended, the server comes back; a run
+    that could not finish its abort is run again."""
+    outcome = Outcome('%s %s: %s' % (side, 'crashes' if mode == 'crash' else 'hangs', when.replace('_', ' ')), rehearsal.engine)
+    runs = [rehearsal.run(points={DOWN_POINTS[when]: lambda control: rehearsal.server_down(side, mode)}, timeout=180)]
     rehearsal.server_up(side)
     outcome.first = runs[0]
     if 'ABORT INCOMPLETE' in runs[0].output:
         outcome.notes.append('ABORT INCOMPLETE while the %s was down; run again once it was back' % side)
-        runs.append(rehearsal.run())
+        runs.append(rehearsal.run(timeout=180))
     outcome.runs = len(runs)
     outcome.final = runs[-1]
-    outcome.figure = 'abort incomplete, completed by a 2nd run' if len(runs) > 1 else ''
+    outcome.figure = 'ABORT INCOMPLETE, then completed by run 2' if len(runs) > 1 else ''
+    if rehearsal.restart_failed_task():
+        outcome.notes.append('the forward task failed while the %s was down and was started again' % side)
+        outcome.figure += ('; ' if outcome.figure else '') + 'task restarted'
     return settle(rehearsal, outcome, completed=outcome.final.rc == 0)
 
 
