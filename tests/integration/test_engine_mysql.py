@@ -469,6 +469,31 @@ def test_token_write_while_read_only_needs_read_only_admin(mariadb, mariadb_app,
         mariadb.drop_account('token_writer')
 
 
+def test_documents_are_kept_also_while_fenced(mariadb, mariadb_app, engines):
+    table = '%s.journal' % mariadb_app.database
+    journal = {'outcome': 'running', 'data': {'note': "it's \u00e9t\u00e9"}}
+    engine = engines(MySQLEngine, mariadb.params)
+    assert engine.ensure_document_object(table, create=True) is True
+    assert engine.ensure_document_object(table) is False
+    params = mariadb.create_account('journal_writer', 'jw-pass-1', grants=['ALL ON `%s`.*' % mariadb_app.database])
+    record = engine.fence('instance')
+    try:
+        engine.save_document(table, 'orders/orders.json', journal)
+        engine.save_document(table, 'orders/orders.json', dict(journal, outcome='completed'))
+        assert engine.load_document(table, 'orders/orders.json') == dict(journal, outcome='completed')
+        # Without READ_ONLY ADMIN, read_only refuses the write: the message says what to grant.
+        with pytest.raises(EngineError, match='the server is read-only and login_user cannot write the document into '
+                                              '`%s`.`journal`: grant it READ_ONLY ADMIN' % mariadb_app.database):
+            engines(MySQLEngine, params).save_document(table, 'other', journal)
+    finally:
+        engine.unfence(record)
+        mariadb.drop_account('journal_writer')
+    assert mariadb.execute('SELECT doc_key FROM %s' % table) == (('orders/orders.json',),)
+    assert "VALUES ('orders/orders.json', '<document: " in ' '.join(engine.statements) and 'completed' not in ' '.join(engine.statements)
+    engine.delete_document(table, 'orders/orders.json')
+    assert engine.load_document(table, 'orders/orders.json') is None
+
+
 def test_token_names_need_a_database(mariadb, engines):
     with pytest.raises(EngineError, match='database.table'):
         engines(MySQLEngine, mariadb.params).write_token('just_a_table', 't')

@@ -402,6 +402,30 @@ def test_unfence_rejects_a_foreign_record(postgresql, engines):
         engines(PostgreSQLEngine, postgresql.params).unfence({'engine': 'mysql', 'changes': []})
 
 
+def test_documents_are_kept_also_while_fenced(postgresql, postgresql_app, engines):
+    table = 'public.journal'
+    journal = {'outcome': 'running', 'data': {'note': "it's \u00e9t\u00e9"}}
+    engine = engines(PostgreSQLEngine, admin(postgresql, postgresql_app))
+    assert engine.ensure_document_object(table, create=True) is True
+    assert engine.ensure_document_object(table) is False
+    record = engine.fence('instance')
+    try:
+        engine.save_document(table, 'orders/orders.json', journal)
+        engine.save_document(table, 'orders/orders.json', dict(journal, outcome='completed'))
+        assert engine.load_document(table, 'orders/orders.json') == dict(journal, outcome='completed')
+    finally:
+        engine.unfence(record)
+    rows = postgresql.execute('SELECT doc_key, document::jsonb ->> %s FROM public.journal', ('outcome',), database=postgresql_app.database)
+    assert rows == [('orders/orders.json', 'completed')]
+    assert 'completed' not in ' '.join(engine.statements)
+    # An account without rights on the table is told which privileges it lacks.
+    with pytest.raises(EngineError, match=r'cannot write the document: missing privilege INSERT and UPDATE on public\.journal '
+                                          r'for login_user'):
+        engines(PostgreSQLEngine, postgresql_app.params).save_document(table, 'other', journal)
+    engine.delete_document(table, 'orders/orders.json')
+    assert engine.load_document(table, 'orders/orders.json') is None
+
+
 def test_token_travels_between_two_servers_also_while_fenced(postgresql, postgresql_destination, postgresql_app, engines):
     table = 'public.dtsops_switchover_token'
     source = engines(PostgreSQLEngine, admin(postgresql, postgresql_app))

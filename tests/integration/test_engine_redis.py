@@ -4,6 +4,7 @@ tests/unit/plugins/module_utils/engines/test_redis_versions.py."""
 
 import json
 import os
+import secrets
 import select
 import subprocess
 import sys
@@ -460,6 +461,24 @@ def test_the_documented_minimum_privileges_suffice(redis_server, redis_app, engi
 def test_unfence_rejects_a_foreign_record(redis_server, engines):
     with pytest.raises(EngineError, match='not a fence record of the redis engine'):
         engines(RedisEngine, redis_server.params).unfence({'engine': 'mysql', 'changes': []})
+
+
+def test_documents_are_kept_also_while_paused(redis_server, engines, fast):
+    engine = engines(RedisEngine, redis_server.params)
+    prefix = 'journal_%s' % secrets.token_hex(3)
+    assert engine.ensure_document_object(prefix, create=True) is False  # keys need no container
+    record = engine.fence('instance', options=fast)
+    try:
+        engine.save_document(prefix, 'orders/orders.json', {'outcome': 'running'})
+        assert engine.statements[-3:] == ['CLIENT UNPAUSE', "SET %s:orders/orders.json '<document: 21 bytes>'" % prefix,
+                                          'CLIENT PAUSE 1000 WRITE']
+        assert engine.load_document(prefix, 'orders/orders.json') == {'outcome': 'running'}
+        assert engine.fence_state('instance')['client_pause'] == 'paused'
+    finally:
+        engine.unfence(record)
+    assert json.loads(redis_server.command('GET', '%s:orders/orders.json' % prefix)) == {'outcome': 'running'}
+    engine.delete_document(prefix, 'orders/orders.json')
+    assert engine.load_document(prefix, 'orders/orders.json') is None
 
 
 def test_token_travels_between_two_servers_also_while_paused(redis_server, redis_destination, redis_app, engines, fast):
