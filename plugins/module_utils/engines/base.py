@@ -38,6 +38,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import re
 
 SCOPES = ('instance', 'accounts')
 
@@ -87,6 +88,12 @@ class PartlyApplied(Exception):
     def __init__(self, cause):
         super(PartlyApplied, self).__init__(str(cause))
         self.cause = cause
+
+
+def version_numbers(version):
+    """[major, minor, patch] of a version text: '10.11.6-MariaDB' -> [10, 11, 6]; missing parts are 0."""
+    numbers = [int(part) for part in re.findall(r'\d+', str(version or ''))[:3]]
+    return numbers + [0] * (3 - len(numbers))
 
 
 def encode_document(document):
@@ -195,6 +202,7 @@ class Engine(abc.ABC):
         self.check_mode = check_mode
         self.statements = []
         self.conn = None
+        self._reads = set()
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -230,6 +238,23 @@ class Engine(abc.ABC):
     def record(self, statement):
         """Log a statement or command (already rendered, secrets masked) for the module result."""
         self.statements.append(statement)
+
+    def log(self, rendered, write=False):
+        """Record a statement about to run: a change always, a read once however often it runs
+        (polls). Returns whether to run it: a change does not run in check mode."""
+        if write:
+            self.record(rendered)
+            return not self.check_mode
+        if rendered not in self._reads:
+            self._reads.add(rendered)
+            self.record(rendered)
+        return True
+
+    def scrub(self, text):
+        """``text`` with login_password replaced by ********: driver messages may quote it."""
+        password = self.params.get('login_password')
+        text = '' if text is None else str(text)
+        return text.replace(str(password), '********') if password else text
 
     # -- sessions -----------------------------------------------------------------------------
     @abc.abstractmethod

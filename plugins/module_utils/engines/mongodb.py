@@ -30,6 +30,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     document_placeholder,
     encode_document,
     make_session,
+    version_numbers,
 )
 
 try:
@@ -67,11 +68,6 @@ COLLECTION_HINTS = {
     'token': 'create it (create: true) on the source and include it in the DTS task.',
     'document': 'create it (create: true).',
 }
-
-
-def version_tuple(version):
-    parts = [int(p) for p in str(version or '0').split('-', maxsplit=1)[0].split('.')[:3] if p.isdigit()]
-    return parts + [0] * (3 - len(parts))
 
 
 def to_json(value):
@@ -132,7 +128,6 @@ class MongoDBEngine(Engine):
         # Our connections are told apart in currentOp by this application name.
         self.app_name = '%s/%s' % (APP_NAME, uuid.uuid4().hex[:12])
         self._info = None
-        self._reads = set()
 
     # -- connection ---------------------------------------------------------------------------
     def tls_settings(self):
@@ -185,14 +180,14 @@ class MongoDBEngine(Engine):
             # The certificate files are read here, so the combined one can go right after.
             self.conn = pymongo.MongoClient(**kwargs)
         except (mongo_errors.PyMongoError, OSError, ValueError) as exc:
-            raise EngineError('cannot use the connection options: %s' % self._mask(str(exc))) from None
+            raise EngineError('cannot use the connection options: %s' % self.scrub(str(exc))) from None
         finally:
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
         try:
             replies = []
             for name in ('ping', 'buildInfo', 'hello'):
-                self._record_read(self.render('admin', {name: 1}))
+                self.log(self.render('admin', {name: 1}))
                 replies.append(self.conn.admin.command(name))
             dummy, build, hello = replies
         except mongo_errors.PyMongoError as exc:
@@ -201,14 +196,14 @@ class MongoDBEngine(Engine):
         topology = 'sharded' if hello.get('msg') == 'isdbgrid' else 'replica_set' if hello.get('setName') else 'standalone'
         self._info = {
             'version': build.get('version'),
-            'version_info': list(build.get('versionArray') or version_tuple(build.get('version')))[:3],
+            'version_info': list(build.get('versionArray') or version_numbers(build.get('version')))[:3],
             'edition': 'enterprise' if 'enterprise' in (build.get('modules') or ()) else 'community',
             'topology': topology,
             'replica_set': hello.get('setName'),
         }
 
     def _connect_message(self, exc):
-        text = self._mask(str(exc))
+        text = self.scrub(str(exc))
         if isinstance(exc, mongo_errors.OperationFailure) and exc.code == AUTHENTICATION_FAILED:
             return ('%s (check login_user, login_password and login_db, the authentication database, admin by default)'
                     % exc.details.get('errmsg', text))
@@ -220,10 +215,6 @@ class MongoDBEngine(Engine):
             return 'cannot reach the server: %s' % reason
         return text
 
-    def _mask(self, text):
-        password = self.params.get('login_password')
-        return text.replace(password, '********') if password and text else text
-
     def server_info(self):
         return dict(self._info, engine=self.name, flavour='mongodb', app_name=self.app_name)
 
@@ -231,14 +222,9 @@ class MongoDBEngine(Engine):
     def render(self, db, command):
         return '%s.runCommand(%s)' % (db, to_json(masked(command)))
 
-    def _record_read(self, rendered):
-        if rendered not in self._reads:
-            self._reads.add(rendered)
-            self.record(rendered)
-
     def read(self, db, command, privilege=None):
         """A command that changes nothing. Recorded once, however often it runs (polls)."""
-        self._record_read(self.render(db, command))
+        self.log(self.render(db, command))
         try:
             return self.conn[db].command(command)
         except mongo_errors.PyMongoError as exc:
@@ -248,8 +234,7 @@ class MongoDBEngine(Engine):
         """A command that changes the server (recorded; in check mode only recorded).
         ``shown``: the command as recorded, when it carries too much to show (a document)."""
         rendered = self.render(db, shown or command)
-        self.record(rendered)
-        if write and self.check_mode:
+        if not self.log(rendered, write=True) and write:
             return {}
         try:
             return self.conn[db].command(command)
@@ -258,7 +243,7 @@ class MongoDBEngine(Engine):
 
     def _error(self, exc, what, privilege=None):
         code = getattr(exc, 'code', None)
-        message = self._mask((getattr(exc, 'details', None) or {}).get('errmsg') or str(exc))
+        message = self.scrub((getattr(exc, 'details', None) or {}).get('errmsg') or str(exc))
         if code == UNAUTHORIZED:
             text = 'missing privilege %s for %s: %s' % (privilege or 'for this command', what, message)
         elif isinstance(exc, mongo_errors.ConnectionFailure):
@@ -371,7 +356,7 @@ class MongoDBEngine(Engine):
         return WRITE_BLOCK_STATES.get((status.get('repl') or {}).get('userWriteBlockMode'), UNKNOWN)
 
     def _check_write_block(self):
-        if version_tuple(self._info['version'])[:2] < [6, 0]:
+        if version_numbers(self._info['version'])[:2] < [6, 0]:
             raise NotSupported('setUserWriteBlockMode needs MongoDB 6.0 or later (the server runs %s): use scope accounts, '
                                'which revokes the write roles of the application users.' % self._info['version'])
         if self._info['topology'] == 'standalone':

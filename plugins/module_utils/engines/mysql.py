@@ -40,6 +40,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     document_placeholder,
     encode_document,
     make_session,
+    version_numbers,
 )
 
 # Threads of the server itself (not client sessions): event scheduler, replica threads.
@@ -154,7 +155,6 @@ class MySQLEngine(Engine):
         if not self.params.get('login_user'):
             self.params['login_user'] = 'root'
         self._info = None
-        self._reads = set()
         self._thread_id = None
 
     # -- connection ---------------------------------------------------------------------------
@@ -198,7 +198,7 @@ class MySQLEngine(Engine):
         except pymysql.err.MySQLError as exc:
             raise EngineError(self._connect_error(exc))
         except (OSError, ssl.SSLError) as exc:
-            raise EngineError(self._scrub('cannot connect: %s' % exc))
+            raise EngineError(self.scrub('cannot connect: %s' % exc))
         self._thread_id = self.conn.thread_id()
         if (self.params.get('ssl_mode') or 'prefer') in ('require', 'verify-ca', 'verify-full'):
             cipher = self._query_one("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
@@ -223,14 +223,7 @@ class MySQLEngine(Engine):
             hint = 'server unreachable: check login_host, login_port and that the server runs'
         else:
             hint = 'connection failed'
-        return self._scrub('%s (MySQL error %s: %s)' % (hint, code, message))
-
-    def _scrub(self, text):
-        password = self.params.get('login_password')
-        text = str(text)
-        if password:
-            text = text.replace(str(password), '********')
-        return text
+        return self.scrub('%s (MySQL error %s: %s)' % (hint, code, message))
 
     # -- statements ---------------------------------------------------------------------------
     @staticmethod
@@ -244,14 +237,8 @@ class MySQLEngine(Engine):
         """Run one statement and return its rows. ``write``: it changes the server, so it is
         always recorded and skipped in check mode; reads are recorded once each. ``shown``: the
         statement as recorded, when its arguments are too long to show (a document)."""
-        rendered = shown or self.render(statement, args)
-        if write:
-            self.record(rendered)
-            if self.check_mode:
-                return []
-        elif rendered not in self._reads:
-            self._reads.add(rendered)
-            self.record(rendered)
+        if not self.log(shown or self.render(statement, args), write):
+            return []
         with self.conn.cursor() as cursor:
             cursor.execute(statement, args)
             return list(cursor.fetchall()) if cursor.description else []
@@ -269,15 +256,14 @@ class MySQLEngine(Engine):
         if hint:
             return EngineError('%smissing privilege %s for login_user (%s refused: MySQL error %s: %s)'
                                % (lead, hint.group(1), statement, code, message))
-        return EngineError(self._scrub('%s%s failed (MySQL error %s: %s)' % (lead, statement, code, message)))
+        return EngineError(self.scrub('%s%s failed (MySQL error %s: %s)' % (lead, statement, code, message)))
 
     # -- server -------------------------------------------------------------------------------
     def server_info(self):
         if self._info is None:
             version, comment = self._query_one('SELECT VERSION(), @@version_comment')
             flavour = 'mariadb' if 'mariadb' in ('%s %s' % (version, comment)).lower() else 'mysql'
-            numbers = [int(part) for part in re.findall(r'\d+', version.split('-')[0])[:3]]
-            numbers += [0] * (3 - len(numbers))
+            numbers = version_numbers(version)
             has_super_read_only = bool(self.execute("SHOW GLOBAL VARIABLES LIKE 'super_read_only'"))
             if flavour == 'mariadb':
                 account_lock = numbers >= [10, 4, 2]

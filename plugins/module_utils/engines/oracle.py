@@ -24,6 +24,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     document_placeholder,
     encode_document,
     make_session,
+    version_numbers,
 )
 
 try:
@@ -153,11 +154,6 @@ def manually_locked(status):
     return 'LOCKED' in (status or '') and 'LOCKED(TIMED)' not in status
 
 
-def split_version(version):
-    numbers = [int(part) for part in re.findall(r'\d+', version or '')[:3]]
-    return numbers + [0] * (3 - len(numbers))
-
-
 class OracleEngine(Engine):
     name = 'oracle'
     display_name = 'Oracle'
@@ -171,7 +167,6 @@ class OracleEngine(Engine):
         self._context = None
         self._privileges = frozenset()
         self._banner = ''
-        self._reads = set()
 
     # -- connection ---------------------------------------------------------------------------
     def tls_settings(self):
@@ -218,7 +213,7 @@ class OracleEngine(Engine):
             raise EngineError(self._connect_message(exc)) from None
         # DDL commits by itself; our one DML (the token) commits explicitly.
         self.conn.autocommit = False
-        context_sql = CONTEXT_SQL if split_version(self.conn.version)[0] >= 12 else CONTEXT_SQL_11G
+        context_sql = CONTEXT_SQL if version_numbers(self.conn.version)[0] >= 12 else CONTEXT_SQL_11G
         self._context = self.query(context_sql)[0]
         self._privileges = frozenset(row['privilege'] for row in self.query(PRIVILEGES_SQL))
         try:
@@ -229,7 +224,7 @@ class OracleEngine(Engine):
 
     def _connect_message(self, exc):
         dummy, full_code, message = error_code(exc)
-        message = self._mask(message)
+        message = self.scrub(message)
         if full_code in CONNECT_HINTS:
             return '%s (%s)' % (message, CONNECT_HINTS[full_code])
         if 'CERTIFICATE_VERIFY_FAILED' in message or 'DPY-6006' in message:
@@ -240,17 +235,13 @@ class OracleEngine(Engine):
             return 'cannot reach the server: %s' % message
         return message
 
-    def _mask(self, text):
-        password = self.params.get('login_password')
-        return text.replace(password, '********') if password and text else text
-
     def server_info(self):
         match = re.search(r'(Enterprise|Standard|Express|Personal|Free)\b', self._banner)
         return {
             'engine': self.name,
             'flavour': 'oracle',
             'version': self.conn.version,
-            'version_info': split_version(self.conn.version),
+            'version_info': version_numbers(self.conn.version),
             'edition': match.group(1) if match else None,
             'banner': self._banner or None,
             'container': self._context.get('con_name'),
@@ -274,9 +265,7 @@ class OracleEngine(Engine):
     def query(self, statement, binds=None):
         """Rows of a read-only statement as dicts. Recorded once, however often it runs (polls)."""
         rendered = self.render(statement, binds)
-        if rendered not in self._reads:
-            self._reads.add(rendered)
-            self.record(rendered)
+        self.log(rendered)
         cursor = self.conn.cursor()
         try:
             cursor.execute(statement, binds or {})
@@ -292,8 +281,7 @@ class OracleEngine(Engine):
         ``clobs``: binds to send as CLOBs; ``shown``: the statement as recorded, when its binds
         are too long to show."""
         shown = shown or self.render(statement, binds)
-        self.record(shown)
-        if write and self.check_mode:
+        if not self.log(shown, write=True) and write:
             return
         cursor = self.conn.cursor()
         try:
@@ -309,7 +297,7 @@ class OracleEngine(Engine):
 
     def _error(self, exc, sql, privilege=None):
         code, dummy, message = error_code(exc)
-        message = self._mask(message)
+        message = self.scrub(message)
         if code == INSUFFICIENT_PRIVILEGES and privilege:
             text = 'missing privilege %s for %s: %s' % (privilege, sql, message)
         elif code == MISSING_TABLE and re.search(r'\b(v\$|dba_)', sql, re.I):

@@ -99,7 +99,6 @@ class PostgreSQLEngine(Engine):
         if not self.params.get('login_user'):
             self.params['login_user'] = 'postgres'
         self._info = None
-        self._reads = set()
         self._pid = None
 
     # -- connection ---------------------------------------------------------------------------
@@ -150,14 +149,7 @@ class PostgreSQLEngine(Engine):
             hint = 'server unreachable: check login_host, login_port and that the server runs'
         else:
             hint = 'connection failed'
-        return self._scrub('%s (%s)' % (hint, message))
-
-    def _scrub(self, text):
-        password = self.params.get('login_password')
-        text = str(text)
-        if password:
-            text = text.replace(str(password), '********')
-        return text
+        return self.scrub('%s (%s)' % (hint, message))
 
     # -- statements ---------------------------------------------------------------------------
     def render(self, statement, args=None):
@@ -170,14 +162,8 @@ class PostgreSQLEngine(Engine):
         """Run one statement and return its rows. ``write``: it changes the server, so it is
         always recorded and skipped in check mode; reads are recorded once each. ``shown``: the
         statement as recorded, when its arguments are too long to show (a document)."""
-        rendered = shown or self.render(statement, args)
-        if write:
-            self.record(rendered)
-            if self.check_mode:
-                return []
-        elif rendered not in self._reads:
-            self._reads.add(rendered)
-            self.record(rendered)
+        if not self.log(shown or self.render(statement, args), write):
+            return []
         with self.conn.cursor() as cursor:
             cursor.execute(statement, args)
             return cursor.fetchall() if cursor.description else []
@@ -194,7 +180,7 @@ class PostgreSQLEngine(Engine):
         lead = '%s: ' % doing if doing else ''
         if code == '42501' and privilege:
             return EngineError('%smissing privilege %s for login_user (%s refused: %s)' % (lead, privilege, statement, primary))
-        return EngineError(self._scrub('%s%s failed (SQLSTATE %s: %s)' % (lead, statement, code, primary)))
+        return EngineError(self.scrub('%s%s failed (SQLSTATE %s: %s)' % (lead, statement, code, primary)))
 
     # -- server -------------------------------------------------------------------------------
     def server_info(self):

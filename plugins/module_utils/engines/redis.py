@@ -53,6 +53,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     document_placeholder,
     encode_document,
     make_session,
+    version_numbers,
 )
 
 KEEPER_NAME_PREFIX = 'dtsops-switchover-keeper-'
@@ -302,7 +303,6 @@ class RedisEngine(Engine):
 
     def __init__(self, params, check_mode=False):
         super(RedisEngine, self).__init__(params, check_mode=check_mode)
-        self._reads = set()
         self._info = None
         self._client_id = None
         self._command_flags = {}
@@ -378,14 +378,7 @@ class RedisEngine(Engine):
             hint = 'unknown database number: check login_db'
         else:
             hint = 'connection failed'
-        return self._scrub('%s (%s)' % (hint, message))
-
-    def _scrub(self, text):
-        password = self.params.get('login_password')
-        text = str(text)
-        if password:
-            text = text.replace(str(password), '********')
-        return text
+        return self.scrub('%s (%s)' % (hint, message))
 
     # -- commands -----------------------------------------------------------------------------
     def command(self, *args, **kwargs):
@@ -394,20 +387,14 @@ class RedisEngine(Engine):
         recorded, when it is too long to show (a document)."""
         write = kwargs.pop('write', False)
         shown = kwargs.pop('shown', None)
-        rendered = render_command(args[:-1] + (shown,) if shown else args)
-        if write:
-            self.record(rendered)
-            if self.check_mode:
-                return None
-        elif rendered not in self._reads:
-            self._reads.add(rendered)
-            self.record(rendered)
+        if not self.log(render_command(args[:-1] + (shown,) if shown else args), write):
+            return None
         return self.conn.execute_command(*args)
 
     def _failure(self, args, exc, doing=None):
         """An EngineError for a command the server refused, naming a missing ACL permission.
         ``doing`` (e.g. 'fence failed') leads the message."""
-        message = self._scrub(' '.join(str(exc).split()))
+        message = self.scrub(' '.join(str(exc).split()))
         denied = re.search(r"no permissions to run the '([^']+)' command", message)
         lead = '%s: ' % doing if doing else ''
         if denied or message.startswith('NOPERM'):
@@ -432,8 +419,7 @@ class RedisEngine(Engine):
                     info[key.strip()] = value.strip()
             flavour = 'valkey' if 'valkey_version' in info or info.get('server_name') == 'valkey' else 'redis'
             version = info.get('redis_version', '0.0.0')
-            numbers = [int(part) for part in re.findall(r'\d+', version)[:3]]
-            numbers += [0] * (3 - len(numbers))
+            numbers = version_numbers(version)
             self._info = {
                 'engine': self.name,
                 'flavour': flavour,
@@ -489,10 +475,7 @@ class RedisEngine(Engine):
             return denied
         pipe = self.conn.pipeline(transaction=False)
         for user in users:
-            rendered = render_command(['ACL', 'GETUSER', user])
-            if rendered not in self._reads:
-                self._reads.add(rendered)
-                self.record(rendered)
+            self.log(render_command(['ACL', 'GETUSER', user]))
             pipe.execute_command('ACL', 'GETUSER', user)
         try:
             replies = pipe.execute(raise_on_error=False)
@@ -704,7 +687,7 @@ class RedisEngine(Engine):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        reply = self._scrub(line.decode('utf-8', 'replace').strip())
+        reply = self.scrub(line.decode('utf-8', 'replace').strip())
         if not reply.startswith('ok '):
             denied = re.search(r"no permissions to run the '([^']+)' command", reply)
             if denied:

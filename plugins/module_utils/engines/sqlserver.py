@@ -27,6 +27,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     document_placeholder,
     encode_document,
     make_session,
+    version_numbers,
 )
 
 try:
@@ -171,11 +172,6 @@ def error_number_and_text(exc):
     return None, clean_driver_message(' '.join(str(a) for a in args))
 
 
-def split_version(version):
-    numbers = [int(part) for part in re.findall(r'\d+', version or '')[:3]]
-    return numbers + [0] * (3 - len(numbers))
-
-
 class SQLServerEngine(Engine):
     name = 'sqlserver'
     display_name = 'SQL Server'
@@ -188,7 +184,6 @@ class SQLServerEngine(Engine):
     def __init__(self, params, check_mode=False):
         super(SQLServerEngine, self).__init__(params, check_mode=check_mode)
         self._info = None
-        self._reads = set()
 
     # -- connection ---------------------------------------------------------------------------
     def tls_settings(self):
@@ -261,16 +256,12 @@ class SQLServerEngine(Engine):
 
     def _connect_message(self, exc):
         number, text = error_number_and_text(exc)
-        text = self._mask(text)
+        text = self.scrub(text)
         if number == LOGIN_FAILED:
             return '%s Check login_user and login_password (SQL Server error %d).' % (text, number)
         if number in (20009, 20002):
             return 'cannot reach the server: %s' % text
         return '%s%s' % (text, ' (SQL Server error %d)' % number if number else '')
-
-    def _mask(self, text):
-        password = self.params.get('login_password')
-        return text.replace(password, '********') if password and text else text
 
     def server_info(self):
         info = self._info
@@ -281,7 +272,7 @@ class SQLServerEngine(Engine):
             'engine': self.name,
             'flavour': flavour,
             'version': info.get('version'),
-            'version_info': split_version(info.get('version')),
+            'version_info': version_numbers(info.get('version')),
             'edition': edition,
             'login': info.get('login_name'),
             'session_id': info.get('spid'),
@@ -298,9 +289,7 @@ class SQLServerEngine(Engine):
     def query(self, statement, params=None):
         """Rows of a read-only statement as dicts. Recorded once, however often it runs (polls)."""
         sql = self.render(statement, params)
-        if sql not in self._reads:
-            self._reads.add(sql)
-            self.record(sql)
+        self.log(sql)
         cursor = self.conn.cursor()
         try:
             cursor.execute(sql)
@@ -315,8 +304,7 @@ class SQLServerEngine(Engine):
         """Run a statement that changes the server (recorded; in check mode only recorded).
         ``shown``: the statement as recorded, when its parameters are too long to show."""
         sql = self.render(statement, params)
-        self.record(shown or sql)
-        if write and self.check_mode:
+        if not self.log(shown or sql, write=True) and write:
             return
         cursor = self.conn.cursor()
         try:
@@ -328,7 +316,7 @@ class SQLServerEngine(Engine):
 
     def _error(self, exc, sql, privilege=None):
         number, text = error_number_and_text(exc)
-        text = self._mask(text)
+        text = self.scrub(text)
         if number in PERMISSION_ERRORS and privilege:
             message = 'missing privilege %s for %s: %s (SQL Server error %d)' % (privilege, sql, text, number)
         else:
