@@ -261,10 +261,30 @@ class Engine(abc.ABC):
     def sessions(self):
         """All client sessions, normalised with make_session(); our own connection has own=True."""
 
-    @abc.abstractmethod
     def end_sessions(self, sessions):
-        """End the given sessions (kill / terminate); check mode only records. Returns the ids
-        that were ended (or would be)."""
+        """End the given sessions (kill / terminate), never our own; check mode only records.
+        Returns the ids that were ended (or would be). A failure raises EngineError with the ids
+        ended before it in ``ended``."""
+        ended = []
+        for session in sessions:
+            if session.get('own'):
+                continue
+            try:
+                if self._end_session(session):
+                    ended.append(session['id'])
+            except EngineError as exc:
+                exc.ended = list(ended)
+                raise
+        if ended and not self.check_mode:
+            self._wait_gone(ended)
+        return ended
+
+    def _end_session(self, session):
+        """End one session; False when it was gone already (or is our own connection)."""
+        raise NotImplementedError
+
+    def _wait_gone(self, ids):
+        """Wait, bounded, until ended sessions are gone, where the server only flags them."""
 
     # -- fencing ------------------------------------------------------------------------------
     @abc.abstractmethod

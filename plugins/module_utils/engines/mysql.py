@@ -332,29 +332,21 @@ class MySQLEngine(Engine):
             ))
         return result
 
-    def end_sessions(self, sessions):
-        ended = []
-        for session in sessions:
-            if session.get('own') or session['id'] == self._thread_id:
-                continue
-            statement = 'KILL CONNECTION %d' % int(session['id'])
-            try:
-                self.execute(statement, write=True)
-            except pymysql.err.MySQLError as exc:
-                code = _error_parts(exc)[0]
-                if code == ER_NO_SUCH_THREAD:  # ended meanwhile
-                    continue
-                if code == ER_KILL_DENIED:
-                    error = EngineError('cannot end session %s of %s: missing privilege CONNECTION ADMIN (MariaDB 10.5+; '
-                                        'MySQL 8: CONNECTION_ADMIN; older: SUPER) for login_user' % (session['id'], session.get('user')))
-                else:
-                    error = self._failure(statement, exc, 'cannot end session %s' % session['id'])
-                error.ended = ended
-                raise error
-            ended.append(session['id'])
-        if ended and not self.check_mode:
-            self._wait_gone(ended)
-        return ended
+    def _end_session(self, session):
+        if session['id'] == self._thread_id:
+            return False
+        statement = 'KILL CONNECTION %d' % int(session['id'])
+        try:
+            self.execute(statement, write=True)
+        except pymysql.err.MySQLError as exc:
+            code = _error_parts(exc)[0]
+            if code == ER_NO_SUCH_THREAD:  # ended meanwhile
+                return False
+            if code == ER_KILL_DENIED:
+                raise EngineError('cannot end session %s of %s: missing privilege CONNECTION ADMIN (MariaDB 10.5+; '
+                                  'MySQL 8: CONNECTION_ADMIN; older: SUPER) for login_user' % (session['id'], session.get('user')))
+            raise self._failure(statement, exc, 'cannot end session %s' % session['id'])
+        return True
 
     def _wait_gone(self, ids, timeout=10.0):
         """KILL only flags the thread (it may roll back for a while): wait, bounded, until it is gone."""

@@ -342,17 +342,9 @@ class OracleEngine(Engine):
             transaction=bool(row.get('taddr')),
         )
 
-    def end_sessions(self, sessions):
-        ended = []
-        for session in sessions:
-            if session.get('own'):
-                continue
-            if self._kill(session['id']):
-                ended.append(session['id'])
-        return ended
-
-    def _kill(self, session_id):
+    def _end_session(self, session):
         """ALTER SYSTEM KILL SESSION ... IMMEDIATE; False when the session was already gone."""
+        session_id = session['id']
         if not re.match(r'^\d+,\d+$', str(session_id)):
             raise EngineError("%r is not an Oracle session id ('sid,serial#')." % (session_id,))
         try:

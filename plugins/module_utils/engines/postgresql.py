@@ -240,31 +240,23 @@ class PostgreSQLEngine(Engine):
             ))
         return result
 
-    def end_sessions(self, sessions):
-        ended = []
-        for session in sessions:
-            if session.get('own') or session['id'] == self._pid:
-                continue
-            statement = 'SELECT pg_terminate_backend(%s)'
-            try:
-                rows = self.execute(statement, (int(session['id']),), write=True)
-            except psycopg2.Error as exc:
-                error = self._failure(self.render(statement, (int(session['id']),)), exc,
-                                      'cannot end session %s of %s' % (session['id'], session.get('user')),
-                                      privilege='pg_signal_backend (superuser sessions: only a superuser can end them)')
-                error.ended = ended
-                raise error
-            if self.check_mode or (rows and rows[0][0]):
-                ended.append(session['id'])
-        if ended and not self.check_mode:
-            self._wait_gone(ended)
-        return ended
+    def _end_session(self, session):
+        if session['id'] == self._pid:
+            return False
+        statement = 'SELECT pg_terminate_backend(%s)'
+        try:
+            rows = self.execute(statement, (int(session['id']),), write=True)
+        except psycopg2.Error as exc:
+            raise self._failure(self.render(statement, (int(session['id']),)), exc,
+                                'cannot end session %s of %s' % (session['id'], session.get('user')),
+                                privilege='pg_signal_backend (superuser sessions: only a superuser can end them)')
+        return self.check_mode or bool(rows and rows[0][0])
 
-    def _wait_gone(self, pids, timeout=10.0):
+    def _wait_gone(self, ids, timeout=10.0):
         """pg_terminate_backend only signals: wait (bounded) until the backends are gone."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.execute('SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)', (list(pids),)):
+            if not self.execute('SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)', (list(ids),)):
                 return
             time.sleep(0.05)
 

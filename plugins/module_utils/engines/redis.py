@@ -531,20 +531,11 @@ class RedisEngine(Engine):
             ))
         return result
 
-    def end_sessions(self, sessions):
-        ended = []
-        for session in sessions:
-            if session.get('own') or session['id'] == self._client_id:
-                continue
-            try:
-                killed = self.command('CLIENT', 'KILL', 'ID', str(int(session['id'])), write=True)
-            except redis_py.RedisError as exc:
-                error = self._failure(('CLIENT', 'KILL', 'ID', session['id']), exc, 'cannot end session %s' % session['id'])
-                error.ended = ended
-                raise error
-            if self.check_mode or killed:
-                ended.append(session['id'])
-        return ended
+    def _end_session(self, session):
+        if session['id'] == self._client_id:
+            return False
+        killed = self._run('cannot end session %s' % session['id'], 'CLIENT', 'KILL', 'ID', str(int(session['id'])), write=True)
+        return self.check_mode or bool(killed)
 
     # -- fencing ------------------------------------------------------------------------------
     @staticmethod

@@ -368,17 +368,9 @@ class SQLServerEngine(Engine):
             log_bytes=log_bytes,
         )
 
-    def end_sessions(self, sessions):
-        ended = []
-        for session in sessions:
-            if session.get('own'):
-                continue
-            if self._kill(session['id']):
-                ended.append(session['id'])
-        return ended
-
-    def _kill(self, session_id):
+    def _end_session(self, session):
         """KILL one session; False when it was already gone."""
+        session_id = session['id']
         valid = isinstance(session_id, int) and not isinstance(session_id, bool) or str(session_id).isdigit()
         if not valid:
             raise EngineError('%r is not a SQL Server session id (an integer).' % (session_id,))
