@@ -191,6 +191,7 @@ class Engine(abc.ABC):
     display_name = None     # for messages, e.g. 'SQL Server'
     driver_package = None   # pip package for missing_required_lib(), e.g. 'PyMySQL'
     default_port = None
+    default_user = None     # login_user when none is given, e.g. 'root'
     change_kinds = ()       # the ``kind`` values of this engine's fence changes
     principal = 'account'   # what scope accounts fences, in messages: account, role, user, login
     principals = 'application accounts'     # the same in the plural, with a hint at the format
@@ -199,6 +200,8 @@ class Engine(abc.ABC):
         self.params = dict(params)
         if not self.params.get('login_port'):
             self.params['login_port'] = self.default_port
+        if not self.params.get('login_user') and self.default_user:
+            self.params['login_user'] = self.default_user
         self.check_mode = check_mode
         self.statements = []
         self.conn = None

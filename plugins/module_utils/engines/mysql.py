@@ -147,13 +147,12 @@ class MySQLEngine(Engine):
     display_name = 'MySQL'
     driver_package = 'PyMySQL'
     default_port = 3306
+    default_user = 'root'
     change_kinds = ('global_variable', 'account_lock')
     principals = 'application accounts (user@host or user)'
 
     def __init__(self, params, check_mode=False):
         super(MySQLEngine, self).__init__(params, check_mode=check_mode)
-        if not self.params.get('login_user'):
-            self.params['login_user'] = 'root'
         self._info = None
         self._thread_id = None
 

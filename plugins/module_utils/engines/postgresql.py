@@ -90,14 +90,13 @@ class PostgreSQLEngine(Engine):
     display_name = 'PostgreSQL'
     driver_package = 'psycopg2-binary'
     default_port = 5432
+    default_user = 'postgres'
     change_kinds = ('alter_system', 'role_login')
     principal = 'role'
     principals = 'application roles'
 
     def __init__(self, params, check_mode=False):
         super(PostgreSQLEngine, self).__init__(params, check_mode=check_mode)
-        if not self.params.get('login_user'):
-            self.params['login_user'] = 'postgres'
         self._info = None
         self._pid = None
 
