@@ -466,6 +466,24 @@ def test_a_failed_kill_rolls_the_logins_back(server, engine):
     assert server.logins['app']['disabled'] is False
 
 
+def test_a_failed_session_listing_after_the_change_rolls_the_logins_back(server, engine):
+    server.add_session('app', database='shop')
+    server.fail(r'FROM sys\.dm_exec_sessions', lambda: server_error(1222, 'Lock request time out period exceeded.'))
+    with pytest.raises(FenceError, match='Lock request time out period exceeded') as error:
+        engine.fence('accounts', ['app'])
+    assert server.writes == ['ALTER LOGIN [app] DISABLE', 'ALTER LOGIN [app] ENABLE']
+    assert [c['target'] for c in error.value.rolled_back] == ['app'] and server.logins['app']['disabled'] is False
+
+
+def test_a_kill_that_fails_after_others_names_the_sessions_already_ended(server, engine):
+    first, second = server.add_session('app', database='shop'), server.add_session('app', database='shop')
+    server.fail(r'KILL %d' % second, lambda: server_error(6102, 'User does not have permission to use the KILL statement.', 14))
+    with pytest.raises(FenceError) as error:
+        engine.fence('accounts', ['app'])
+    assert '(sessions already ended: %d)' % first in str(error.value)
+    assert server.logins['app']['disabled'] is False
+
+
 def test_accounts_fence_of_a_disabled_login_records_no_change_and_undo_keeps_it(server, engine):
     server.logins['batch']['disabled'] = True
     record = engine.fence('accounts', ['app', 'batch'], end_sessions=False)
