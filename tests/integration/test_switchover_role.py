@@ -207,6 +207,30 @@ def test_failure_after_the_point_of_no_return_keeps_going_forward(unit, emulator
     assert traffic(unit)[-1].startswith('start destination')
 
 
+def test_a_run_whose_disk_was_lost_resumes_from_the_journal_in_the_database(unit, emulator, mariadb, tmp_path):
+    # As on AWX: the job's disk does not survive it. The journal is also kept in a database, so
+    # the next run, on an empty disk, resumes past the point of no return instead of starting over.
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    hook = tmp_path / 'fail.yml'
+    hook.write_text('- name: Fail here\n  ansible.builtin.fail:\n    msg: injected failure\n')
+    store = dict(mariadb.params, login_db=None, object='%s.switchover_journal' % TOKEN_DB, create=True)
+    unit['vars'].update(switchover_journal_store=store, switchover_hooks={'after_switch_traffic': str(hook)})
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc != 0 and 'after the point of no return' in run.stdout, run
+    run_id = journal(unit)['run_id']
+    shutil.rmtree(str(unit['state_dir']))
+
+    unit['vars']['switchover_hooks'] = {}
+    again = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert again.rc == 0, again
+    record = journal(unit)
+    assert (record['run_id'], record['attempt'], record['outcome']) == (run_id, 2, 'completed')
+    assert len(reverse_tasks(emulator, unit, released=True)) == 1
+    stored = json.loads(mariadb.execute("SELECT document FROM %s.switchover_journal WHERE doc_key = 'unit1/unit1.json'" % TOKEN_DB)[0][0])
+    assert stored['outcome'] == 'completed'
+
+
 def test_write_budget_aborts_when_spent(unit, emulator, tmp_path):
     # A hook after the fence outlasts the budget: the next phase does not start, the run aborts and
     # the source takes writes again. (Waits after the fence are capped at what is left of the budget;
