@@ -190,8 +190,8 @@ class JournalStore(object):
 
     @property
     def where(self):
-        return 'the journal store (%s at %s:%s, %s)' % (self.options['engine'], self.options.get('login_host'),
-                                                        self.options.get('login_port') or 'default port', self.name)
+        port = self.options.get('login_port') or db.engine_class(self.options['engine']).default_port
+        return 'the journal store (%s at %s:%s, %s)' % (self.options['engine'], self.options.get('login_host'), port, self.name)
 
     def _failure(self, doing, exc):
         text = str(exc) if isinstance(exc, EngineError) else db.describe_exception(exc)
@@ -219,34 +219,28 @@ class JournalStore(object):
                 raise self._failure('use', exc)
         return self.engine
 
+    def _call(self, doing, method, *args):
+        engine = self._connected()
+        try:
+            return getattr(engine, method)(self.name, *args)
+        except Exception as exc:  # one message whatever the driver raised, never a traceback or a secret
+            raise self._failure(doing, exc)
+
     def load(self, key):
         """The journal stored under ``key``, or None."""
-        engine = self._connected()
+        self._connected()
         if self.created and self.check_mode:
             return None  # the object would be created: nothing in it yet
-        try:
-            journal = engine.load_document(self.name, key)
-        except Exception as exc:
-            raise self._failure('read the journal %s from' % key, exc)
+        journal = self._call('read the journal %s from' % key, 'load_document', key)
         if journal is not None and journal.get('version') != VERSION:
             raise JournalError('%s holds no switchover journal of version %d under %s' % (self.where, VERSION, key))
         return journal
 
     def save(self, key, journal):
-        try:
-            self._connected().save_document(self.name, key, journal)
-        except JournalError:
-            raise
-        except Exception as exc:
-            raise self._failure('write the journal %s into' % key, exc)
+        self._call('write the journal %s into' % key, 'save_document', key, journal)
 
     def delete(self, key):
-        try:
-            self._connected().delete_document(self.name, key)
-        except JournalError:
-            raise
-        except Exception as exc:
-            raise self._failure('remove the journal %s from' % key, exc)
+        self._call('remove the journal %s from' % key, 'delete_document', key)
 
     @property
     def statements(self):

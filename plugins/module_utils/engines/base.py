@@ -429,17 +429,7 @@ class Engine(abc.ABC):
     def rollback(self, changes, error):
         """Undo ``changes`` newest first after ``error`` stopped a fence, and raise FenceError with
         the error, what was undone and, loudly, what could not be."""
-        rolled_back, failed, errors = [], [], []
-        for change in reversed(changes):
-            if change['before'] == change['after']:
-                continue
-            try:
-                self._restore(change)
-            except Exception as exc:  # report every change we could not restore, keep going
-                failed.append(change)
-                errors.append(str(self._change_error(exc, change, undo=True)))
-                continue
-            rolled_back.append(change)
+        rolled_back, failed, errors = self._restore_each([c for c in reversed(changes) if c['before'] != c['after']])
         message = str(error)
         undone = [self._undo_statement(change) for change in rolled_back]
         if undone and all(undone):
@@ -456,21 +446,26 @@ class Engine(abc.ABC):
         if not effective:
             return []
         current = self._current(effective)
-        restored, failed, errors = [], [], []
-        for change in reversed(effective):
-            if not self._still_fenced(change, current):
-                continue
-            try:
-                self._restore(change, current)
-            except Exception as exc:  # try the others, then report all that failed
-                failed.append(change)
-                errors.append(str(self._change_error(exc, change, undo=True)))
-                continue
-            restored.append(change)
+        restored, failed, errors = self._restore_each(
+            [change for change in reversed(effective) if self._still_fenced(change, current)], current)
         if failed:
             raise FenceError('could not restore %d change(s): %s' % (len(failed), '; '.join(errors)),
                              rolled_back=restored, rollback_failed=failed)
         return restored
+
+    def _restore_each(self, changes, current=None):
+        """Restore ``changes`` in the order given, going on past a failure so that as little as
+        possible stays fenced. Returns (restored, failed, the failures' messages)."""
+        restored, failed, errors = [], [], []
+        for change in changes:
+            try:
+                self._restore(change, current)
+            except Exception as exc:  # report every change we could not restore, keep going
+                failed.append(change)
+                errors.append(str(self._change_error(exc, change, undo=True)))
+                continue
+            restored.append(change)
+        return restored, failed, errors
 
     # -- hooks of the fence machinery ---------------------------------------------------------
     def _record_extra(self):
