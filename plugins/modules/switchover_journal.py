@@ -49,6 +49,8 @@ options:
   unit:
     description:
       - Name of the migration unit (usually C(inventory_hostname)). Required with O(operation=begin).
+      - With O(store), other operations (O(operation=read) above all) need it to find the journal
+        in the store when there is no file at O(path).
     type: str
   phase:
     description:
