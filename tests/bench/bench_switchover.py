@@ -306,8 +306,8 @@ def role_controller():
         Row('role, 20 units / 1 unit', figures[20] / figures[1], 'x', target=2),
         Row('role, CPU time of the controller and its modules, 1 unit', cpu[1], 'CPU s'),
         Row('role, CPU time of the controller and its modules, 20 units', cpu[20], 'CPU s',
-            note='%.1f CPU s per unit; on %d cores at least %.0f s of wall time' % (cpu[20] / 20, os.cpu_count() or 1,
-                                                                                  cpu[20] / (os.cpu_count() or 1))),
+            note='%.1f CPU s per unit; on %d cores at least %.0f s of wall time'
+            % (cpu[20] / 20, os.cpu_count() or 1, cpu[20] / (os.cpu_count() or 1))),
         Row('role, 1 unit: tasks that run a module (> 0.15 s)', len(module_tasks), 'tasks',
             note='median %.2f s, %.1f s in all' % (statistics.median(module_tasks), sum(module_tasks)) if module_tasks else ''),
         Row('role, 1 unit: light tasks (set_fact, include, skipped)', len(light_tasks), 'tasks',

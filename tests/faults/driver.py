@@ -163,6 +163,12 @@ class FaultRehearsal(object):
     def up(self):
         os.makedirs(self.hook_dir, exist_ok=True)
         self.rehearsal.up()
+        if self.engine == 'postgresql':
+            # The throwaway servers acknowledge commits before they are flushed (synchronous_commit
+            # off): a crash would lose acknowledged writes that no production server loses.
+            for server in (self.rehearsal.pair.source, self.rehearsal.pair.destination):
+                server.execute('ALTER SYSTEM SET synchronous_commit = on')
+                server.execute('SELECT pg_reload_conf()')
         self.baseline = self.fence_settings()
         return self
 

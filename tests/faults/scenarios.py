@@ -103,18 +103,21 @@ def kill_handler(point):
     def during(control):
         rehearsal = control.rehearsal
         action = SLOW_ACTIONS.get(phase)
+        seen = len(rehearsal.emulator.calls(action)) if action else 0
+
+        def inside():
+            # The slow answer has been asked for, or the module that waits runs.
+            if action:
+                return len(rehearsal.emulator.calls(action)) > seen
+            return control.module_running(WAIT_MODULES[phase])
+
         if action:
-            seen = len(rehearsal.emulator.calls(action))
             rehearsal.emulator.add_fault(action, 'slow', count=1, seconds=1.5)
-            condition, wait = (lambda: len(rehearsal.emulator.calls(action)) > seen), 0.3
         elif phase == 'catch_up':
             rehearsal.set_apply_latency(2.0)
-            condition, wait = (lambda: control.module_running(WAIT_MODULES[phase])), 0.8
-        else:
-            condition, wait = (lambda: control.module_running(WAIT_MODULES[phase])), 0.0
         rehearsal.release()
         try:
-            control.kill_when(condition, point, settle=wait)
+            control.kill_when(inside, point, settle={'catch_up': 0.8, 'verify_sessions': 0.0}.get(phase, 0.3))
         finally:
             if phase == 'catch_up':
                 rehearsal.set_apply_latency(rehearsal.rehearsal.apply_latency)

@@ -55,7 +55,7 @@ def test_controller_killed_at_every_point(engine, fresh, table):
     every = FULL or engine == 'mysql'
     points = scenarios.every_kill_point() if every else list(scenarios.SOME_KILL_POINTS)
     rehearsal = fresh(engine)
-    outcome = scenarios.chained_kills(rehearsal, points, 'controller killed at %s points' % ('every' if every else 'some'))
+    outcome = scenarios.chained_kills(rehearsal, points, 'controller killed at %d points%s' % (len(points), ' (all)' if every else ''))
     table.append(outcome)
     assert outcome.runs == len(points) + 1
     assert_completed(rehearsal, outcome)

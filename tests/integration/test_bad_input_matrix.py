@@ -133,7 +133,8 @@ MODULE_CASES = [
      'Error while applying the fence on the mysql server at 127.0.0.1:{port}: account(s) not found on 127.0.0.1:{port}: nobody_here (any host); '
      'check the accounts option (SELECT User, Host FROM mysql.user lists them)'),
     ('db_write_lock: lease on mysql', 'db_write_lock', {'scope': 'instance', 'lease': 30}, 'lease applies to the redis engine only, not to mysql.'),
-    ('db_write_lock: databases on mysql', 'db_write_lock', {'scope': 'instance', 'databases': ['x']}, 'databases applies to the sqlserver engine only, not to mysql.'),
+    ('db_write_lock: databases on mysql', 'db_write_lock', {'scope': 'instance', 'databases': ['x']},
+     'databases applies to the sqlserver engine only, not to mysql.'),
     # -- db_caught_up ----------------------------------------------------------------------------
     ('db_caught_up: no token_object', 'db_caught_up', {}, 'missing required arguments: token_object'),
     ('db_caught_up: empty token_object', 'db_caught_up', {'token_object': ' '}, 'token_object must not be empty.'),
