@@ -175,3 +175,68 @@ options:
 requirements:
   - The drivers of both engines on the host that runs the module (see the single-database modules).
 '''
+
+    # A database that keeps the switchover journal (switchover_journal's store).
+    STORE = r'''
+options:
+  store:
+    description:
+      - Keep the journal in a database too. The connection keys are those of the database modules
+        (for example M(dtsops.switchover.db_write_lock)), plus O(store.object) and O(store.create).
+    type: dict
+    suboptions:
+      engine:
+        description: The database engine.
+        type: str
+        required: true
+        choices: [mongodb, mysql, oracle, postgresql, redis, sqlserver]
+      login_host:
+        description: Host name or IP address.
+        type: str
+        default: localhost
+      login_port:
+        description: Port; defaults to the engine's port.
+        type: int
+      login_user:
+        description: Account that reads and writes the journal.
+        type: str
+      login_password:
+        description: Password of O(store.login_user).
+        type: str
+      login_db:
+        description: Database, service name (Oracle), authentication database (MongoDB) or database number (Redis).
+        type: str
+      ssl_mode:
+        description: TLS for the connection, as in the single-database modules.
+        type: str
+        default: prefer
+        choices: [disable, prefer, require, verify-ca, verify-full]
+      ca_cert:
+        description: CA certificate file (PEM).
+        type: path
+      client_cert:
+        description: Client certificate file (PEM).
+        type: path
+      client_key:
+        description: Private key file (PEM) of O(store.client_cert).
+        type: path
+      connect_timeout:
+        description: Seconds to wait for the connection.
+        type: int
+        default: 10
+      object:
+        description:
+          - Where the journal is kept. C(schema.table) for mysql (C(database.table)), postgresql
+            and oracle; C(schema.table) or C(database.schema.table) for sqlserver; a key prefix for
+            redis (keys C(<prefix>:<key>)); C(database.collection) for mongodb.
+          - Keep it out of the migration objects, so that the migration task neither copies it nor
+            stumbles on it.
+        type: str
+        required: true
+      create:
+        description:
+          - Create the table or collection when it is missing (nothing to create for redis).
+            Without it a missing object fails the task.
+        type: bool
+        default: false
+'''

@@ -80,80 +80,20 @@ options:
       - A human-readable note kept with the transition or the outcome.
     type: str
     default: ''
-  store:
-    description:
-      - Keep the journal in a database too. The connection keys are those of the database modules
-        (for example M(dtsops.switchover.db_write_lock)), plus O(store.object) and O(store.create).
-      - The journal is stored as JSON text under the key C(<unit>/<file name of path>), for example
-        C(orders/orders.json), so the journals of several units, and the switchover, rollback and
-        finalize journals of one unit, share one object. O(operation=archive) moves the key aside
-        as the file (C(orders/orders.json.<run_id>)).
-      - Every write goes to the store first, then to the file. A store that cannot be reached or
-        written fails the task with a message that names it (never its password); the journal is
-        then unchanged in both places.
-      - Operations other than O(operation=begin) take the journal from the store only when O(unit)
-        is given (the file holds the unit otherwise).
-      - The statements and privileges per engine are in the collection's C(docs/engines/) pages.
-    type: dict
-    suboptions:
-      engine:
-        description: The database engine.
-        type: str
-        required: true
-        choices: [mongodb, mysql, oracle, postgresql, redis, sqlserver]
-      login_host:
-        description: Host name or IP address.
-        type: str
-        default: localhost
-      login_port:
-        description: Port; defaults to the engine's port.
-        type: int
-      login_user:
-        description: Account that reads and writes the journal.
-        type: str
-      login_password:
-        description: Password of O(store.login_user).
-        type: str
-      login_db:
-        description: Database, service name (Oracle), authentication database (MongoDB) or database number (Redis).
-        type: str
-      ssl_mode:
-        description: TLS for the connection, as in the database modules.
-        type: str
-        default: prefer
-        choices: [disable, prefer, require, verify-ca, verify-full]
-      ca_cert:
-        description: CA certificate file (PEM).
-        type: path
-      client_cert:
-        description: Client certificate file (PEM).
-        type: path
-      client_key:
-        description: Private key file (PEM) of O(store.client_cert).
-        type: path
-      connect_timeout:
-        description: Seconds to wait for the connection.
-        type: int
-        default: 10
-      object:
-        description:
-          - Where the journal is kept. C(schema.table) for mysql (C(database.table)), postgresql
-            and oracle; C(schema.table) or C(database.schema.table) for sqlserver; a key prefix for
-            redis (keys C(<prefix>:<key>)); C(database.collection) for mongodb.
-          - Keep it out of the migration objects, so that the migration task neither copies it nor
-            stumbles on it.
-        type: str
-        required: true
-      create:
-        description:
-          - Create the table or collection when it is missing (nothing to create for redis).
-            Without it a missing object fails the task.
-        type: bool
-        default: false
 notes:
   - The journal holds fence records and task ids, never passwords; it is written with mode 0600.
+  - With O(store) the journal is stored as JSON text under the key C(<unit>/<file name of path>), for
+    example C(orders/orders.json), so the journals of several units, and the switchover, rollback
+    and finalize journals of one unit, share one object. O(operation=archive) moves the key aside as
+    the file (C(orders/orders.json.<run_id>)).
+  - With O(store) every write goes to the store first, then to the file. A store that cannot be
+    reached or written fails the task with a message that names it (never its password); the
+    journal is then unchanged in both places. Operations other than O(operation=begin) take the
+    journal from the store only when O(unit) is given (the file holds the unit otherwise). The
+    statements and privileges per engine are in the collection's C(docs/engines/) pages.
   - With O(store), the driver of the store's engine must be installed on the controller.
 extends_documentation_fragment:
+  - dtsops.switchover.db.store
   - dtsops.switchover.attributes
 attributes:
   check_mode:

@@ -283,8 +283,9 @@ class Engine(abc.ABC):
         return ended
 
     def _end_session(self, session):
-        """End one session; False when it was gone already (or is our own connection)."""
-        raise NotImplementedError
+        """End one session; False when it was gone already (or is our own connection). Engines
+        that use the end_sessions loop above define it."""
+        raise NotSupported('the %s engine cannot end session %s' % (self.name, session.get('id')))
 
     def _wait_gone(self, ids):
         """Wait, bounded, until ended sessions are gone, where the server only flags them."""
@@ -484,12 +485,14 @@ class Engine(abc.ABC):
         return principal in set(self._principal(user) for user in exclude_users)
 
     def _restore(self, change, current=None):
-        """Set ``change`` back to its ``before`` value. ``current``: what :meth:`_current` read."""
-        raise NotImplementedError
+        """Set ``change`` back to its ``before`` value. ``current``: what :meth:`_current` read.
+        Every engine that fences defines it."""
+        raise NotSupported('the %s engine cannot restore a change of kind %s' % (self.name, change.get('kind')))
 
     def _current(self, changes):
-        """The values the targets of ``changes`` show now, keyed by (kind, target)."""
-        raise NotImplementedError
+        """The values the targets of ``changes`` show now, keyed by (kind, target). Every engine
+        that fences defines it."""
+        raise NotSupported('the %s engine cannot read the fenced values' % self.name)
 
     def _still_fenced(self, change, current):
         """Whether the server still shows the fenced value of ``change``."""

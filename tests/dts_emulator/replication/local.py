@@ -7,44 +7,20 @@ destination), and a migration account with what the replicator needs.
         job = emu.add_job(source=pair.endpoint('source'), destination=pair.endpoint('destination'))
 """
 
-import os
 import secrets
-import subprocess
 import threading
 
-from localdb import LocalServerError, MariaDBServer, PostgreSQLServer, RedisServer
+from localdb import MariaDBServer, PostgreSQLServer, RedisServer
 
 MIGRATION_USER = 'dts_migration'
 ENGINE_NAMES = {'mysql': 'MySQL', 'postgresql': 'PostgreSQL', 'redis': 'Redis'}
-
-
-class _MariaDB(MariaDBServer):
-    """MariaDB with a private tmpdir: its temporary files are named after its pid, and servers of
-    other sandboxes sharing /tmp may run under the same pid (mariadb-install-db then fails with
-    "Error on delete of '/tmp/#sql-temptable-...'")."""
-
-    def _prepare(self):
-        os.makedirs(self.path('tmp'), exist_ok=True)
-        super(_MariaDB, self)._prepare()
-
-    def run_tool(self, command, what):
-        # As LocalServer.run_tool (this class runs as the current user), with TMPDIR set.
-        with open(self.path('prepare.log'), 'ab') as log:
-            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.basedir,
-                                    env=dict(os.environ, TMPDIR=self.path('tmp')), check=False)
-        if result.returncode != 0:
-            raise LocalServerError('%s: %s failed (exit %s):\n%s' % (self.display_name, what, result.returncode,
-                                                                     self._tail(self.path('prepare.log'))))
-
-    def _config(self):
-        return super(_MariaDB, self)._config() + 'tmpdir=%s\n' % self.path('tmp')
 
 
 def new_server(engine, **kwargs):
     """A throwaway server configured as a DTS endpoint (not started)."""
     if engine == 'mysql':
         # Column names in the binlog; both sides log, so either can be a source.
-        return _MariaDB(log_bin=True, extra_config=['binlog_row_metadata=FULL'] + list(kwargs.pop('extra_config', ())), **kwargs)
+        return MariaDBServer(log_bin=True, extra_config=['binlog_row_metadata=FULL'] + list(kwargs.pop('extra_config', ())), **kwargs)
     if engine == 'postgresql':
         return PostgreSQLServer(wal_level='logical', **kwargs)
     if engine == 'redis':
