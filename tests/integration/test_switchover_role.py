@@ -244,7 +244,7 @@ def test_write_budget_aborts_when_spent(unit, emulator, tmp_path):
     assert record['outcome'] == 'aborted', run
     assert 'verify_sessions' not in record['phases']
     assert 'The write-unavailable budget of 3 s is spent' in record['data']['abort_reason']
-    assert record['data']['abort_reason'].endswith('before verify_sessions.')
+    assert record['data']['abort_reason'].endswith('before verify_sessions')
     assert can_write(unit['app'])
     assert record['data']['window_end'] > record['data']['window_start']
 
