@@ -68,6 +68,9 @@ options:
   connect_timeout:
     description:
       - Seconds to wait for the connection.
+      - A server that accepts the connection but stops answering is given up on too. mysql waits
+        for each answer up to O(connect_timeout) + 15 seconds (statements may wait 10 seconds for locks);
+        redis up to O(connect_timeout); postgresql bounds the login with it.
     type: int
     default: 10
 requirements:

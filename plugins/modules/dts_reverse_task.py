@@ -48,6 +48,7 @@ options:
     description:
       - ID of the reverse task, when it is known (for example from the journal of an earlier run).
         It must be a reverse of O(job_id).
+      - With O(state=absent), a task of this ID that no longer exists counts as released.
     type: str
   start:
     description:
@@ -269,10 +270,13 @@ class ReverseTask(object):
     def reverse_name(self, forward):
         return self.params['name'] or '%s_reverse' % (forward.name or forward.job_id)
 
-    def find(self, forward):
-        """The existing reverse task of ``forward``, or None."""
+    def find(self, forward, missing_ok=False):
+        """The existing reverse task of ``forward``, or None. A reverse_job_id that does not exist
+        is an error, unless ``missing_ok`` (a released task is what state=absent wants)."""
         if self.params['reverse_job_id']:
             job = self.client.find_job(self.params['reverse_job_id'], deadline=self.deadline)
+            if job is None and missing_ok:
+                return None
             if job is None:
                 raise DtsError('Reverse task %s not found in region %s.' % (self.params['reverse_job_id'], self.client.region),
                                kind='not_found')
@@ -474,7 +478,7 @@ class ReverseTask(object):
     # -- absent -----------------------------------------------------------------------------------
 
     def absent(self, forward):
-        reverse = self.find(forward)
+        reverse = self.find(forward, missing_ok=True)
         if reverse is None:
             return 'absent', 'absent'
         before = job_state(reverse)

@@ -31,8 +31,12 @@ def listing_watch(kind, server):  # pylint: disable=redefined-outer-name
             return bool(server.execute("SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND usename = 'postgres' "
                                        "AND query LIKE CONCAT('%%FROM pg_stat_activity WHERE backend_', 'type%%')"))
     else:
+        # The module's own connection shows its last command: CLIENT LIST, then the ACL and
+        # COMMAND look-ups that classify what it listed (before listing, only SETNAME/ID/INFO).
+        after_listing = ('cmd=client|list', 'cmd=acl|getuser', 'cmd=command|info')
+
         def listed():
-            return any('name=dtsops.switchover ' in line and 'cmd=client|list' in line
+            return any('name=dtsops.switchover ' in line and any(cmd in line for cmd in after_listing)
                        for line in server.command('CLIENT', 'LIST').splitlines())
     try:
         yield listed

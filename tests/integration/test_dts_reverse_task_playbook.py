@@ -172,6 +172,10 @@ def test_absent_stops_and_releases(emulator, dts_options):
                 reverse_task(dts_options, 'again', job_id=forward.job_id, state='absent')])
     assert run.rc == 0, run
     reverse_id = run.task('create')['job_id']
+    # Named by its ID once it is gone (an abort run again after it released the task): done already.
+    by_id = play([reverse_task(dts_options, 'by id', job_id=forward.job_id, reverse_job_id=reverse_id, state='absent')])
+    assert by_id.rc == 0, by_id
+    assert (by_id.task('by id')['changed'], by_id.task('by id')['released'], by_id.task('by id')['state']) == (False, False, 'absent')
     released = run.task('release')
     assert (released['changed'], released['released'], released['state'], released['job_id']) == (True, True, 'absent', reverse_id)
     assert (run.task('again')['changed'], run.task('again')['job_id']) == (False, None)

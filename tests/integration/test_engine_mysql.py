@@ -6,6 +6,7 @@ tests/unit/plugins/module_utils/engines/test_mysql_flavours.py.
 
 import json
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -514,6 +515,29 @@ def test_connection_errors_are_clear_and_never_show_the_password(mariadb):
         assert message in str(excinfo.value)
         assert secret not in str(excinfo.value)
         assert mariadb.password not in str(excinfo.value)
+
+
+def test_a_server_that_never_answers_is_given_up(mariadb):
+    """A server that accepts connections and never sends its greeting (a stopped process, a host
+    cut off behind a proxy): the kernel completes the TCP handshake, so only a read timeout ends
+    the wait. Without one the connect would never return."""
+    silent = socket.socket()
+    silent.bind(('127.0.0.1', 0))
+    silent.listen(1)
+    errors = []
+
+    def connect():
+        try:
+            MySQLEngine(dict(mariadb.params, login_port=silent.getsockname()[1], connect_timeout=1)).connect()
+        except EngineError as exc:
+            errors.append(str(exc))
+
+    attempt = threading.Thread(target=connect, daemon=True)
+    attempt.start()
+    attempt.join(120)  # connect_timeout + lock wait + 5 s is 16 s
+    silent.close()
+    assert not attempt.is_alive(), 'the connect still waits for the greeting'
+    assert len(errors) == 1 and 'timed out' in errors[0], errors
 
 
 @pytest.fixture(scope='module')

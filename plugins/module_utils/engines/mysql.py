@@ -59,6 +59,9 @@ _SECRETS = [
 _PRIVILEGE_HINT = re.compile(r'you need \(at least one of\) the (.+?) privilege', re.I)
 
 # Server error numbers we act on.
+# Seconds a fence statement waits for table locks and commits in progress (lock_wait_timeout).
+LOCK_WAIT_TIMEOUT = 10
+
 ER_ACCESS_DENIED = 1045
 ER_BAD_DB = 1049
 ER_DUP_ENTRY = 1062
@@ -188,6 +191,11 @@ class MySQLEngine(Engine):
             password=self.params.get('login_password') or '',
             database=self.params.get('login_db') or None,
             connect_timeout=self.params.get('connect_timeout') or 10,
+            # Without it PyMySQL reads the server's greeting, and every answer, with no timeout: a
+            # server that accepts connections but never answers would hang the module for ever. The
+            # longest legitimate wait is a statement waiting for locks (LOCK_WAIT_TIMEOUT).
+            read_timeout=(self.params.get('connect_timeout') or 10) + LOCK_WAIT_TIMEOUT + 5,
+            write_timeout=self.params.get('connect_timeout') or 10,
             autocommit=True,
             charset='utf8mb4',
         )
@@ -413,13 +421,13 @@ class MySQLEngine(Engine):
                          (change['user'], change['host']), write=True)
 
     def fence(self, scope, accounts=(), end_sessions=True, exclude_users=(), options=None):
-        options = options or {}
+        del options  # MySQL has no engine options
         accounts = self.check_scope(scope, accounts, exclude_users, fencing=True)
         info = self.server_info()
         plan = self._plan(scope, accounts, info)
         if any(change['before'] != change['after'] for change in plan) and not self.check_mode:
             # SET GLOBAL read_only waits for table locks and commits in progress: bound it.
-            self.execute('SET SESSION lock_wait_timeout = %d' % int(options.get('lock_wait_timeout', 10)))
+            self.execute('SET SESSION lock_wait_timeout = %d' % LOCK_WAIT_TIMEOUT)
         changes = self.apply_changes(plan, lambda change: self._set(change, change['after']))
         ended = []
         if end_sessions:
