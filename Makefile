@@ -23,7 +23,7 @@ export PYTHONPATH := $(BUILD_ROOT):$(COLLECTION)/tests
 
 .PHONY: test demo rehearsal rehearsal-verify rehearsal-down bench faults bootstrap build sanity units integration lint changelog-lint clean
 
-test: sanity units integration lint changelog-lint
+test: sanity units integration faults lint changelog-lint
 	@echo "make test: all suites passed"
 
 bootstrap: $(VENV)/.ready

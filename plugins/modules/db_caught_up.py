@@ -64,7 +64,6 @@ options:
 extends_documentation_fragment:
   - dtsops.switchover.db.pair
   - dtsops.switchover.attributes
-  - dtsops.switchover.attributes.action_group_db
 attributes:
   check_mode:
     support: full

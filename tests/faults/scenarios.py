@@ -40,9 +40,11 @@ SOME_KILL_POINTS = ('during_wait_undelayed', 'after_fence', 'during_catch_up', '
 class Outcome(object):
     """One row of the fault table."""
 
-    def __init__(self, scenario, engine):
+    def __init__(self, scenario, rehearsal):
         self.scenario = scenario
-        self.engine = engine
+        self.engine = rehearsal.engine
+        # A pooled rehearsal holds the (released) reverse tasks of earlier scenarios.
+        self.earlier_reverse = set(job.job_id for job in rehearsal.reverse_tasks())
         self.outcome = None
         self.fences_left = None
         self.lost = None
@@ -62,7 +64,7 @@ class Outcome(object):
             self.figure, '; '.join(self.notes))
 
 
-COLUMNS = ('engine', 'scenario', 'outcome', 'fences left', 'writes lost', 'duplicated', 'reverse tasks', 'runs', 'figure', 'test time')
+COLUMNS = ('engine', 'scenario', 'outcome', 'fences left', 'writes lost', 'duplicated', 'reverse tasks created', 'runs', 'figure', 'test time')
 
 
 def _count(value):
@@ -85,7 +87,7 @@ def settle(rehearsal, outcome, completed):
     outcome.outcome = rehearsal.outcome()
     outcome.fences_left = rehearsal.fences_left(completed=completed)
     outcome.lost, outcome.duplicated, dummy = rehearsal.writes(timeout=20)
-    reverse = rehearsal.reverse_tasks()
+    reverse = [job for job in rehearsal.reverse_tasks() if job.job_id not in outcome.earlier_reverse]
     outcome.reverse_tasks = len(reverse)
     outcome.notes.append('reverse tasks: %s' % ', '.join('%s%s' % (job.job_id, ' (released)' if job.released else '') for job in reverse))
     return outcome
@@ -128,7 +130,7 @@ def kill_handler(point):
 def chained_kills(rehearsal, points, scenario):
     """kill -9 of the controller at each of ``points`` in turn, running the playbook again after
     each kill, until a run ends by itself."""
-    outcome = Outcome(scenario, rehearsal.engine)
+    outcome = Outcome(scenario, rehearsal)
     killed = []
     for point in points:
         hook, handler = kill_handler(point)
@@ -155,7 +157,7 @@ def server_down(rehearsal, side, when, mode='crash'):
     """The ``side`` server goes down (``mode``: crash or hang, see FaultRehearsal.server_down) at
     ``when``, and the run goes on against it. Once the run ended, the server comes back; a run
     that could not finish its abort is run again."""
-    outcome = Outcome('%s %s: %s' % (side, 'crashes' if mode == 'crash' else 'hangs', when.replace('_', ' ')), rehearsal.engine)
+    outcome = Outcome('%s %s: %s' % (side, 'crashes' if mode == 'crash' else 'hangs', when.replace('_', ' ')), rehearsal)
     runs = [rehearsal.run(points={DOWN_POINTS[when]: lambda control: rehearsal.server_down(side, mode)}, timeout=180)]
     rehearsal.server_up(side)
     outcome.first = runs[0]
@@ -205,7 +207,7 @@ class EveryCallFaults(Faults):
 
 def dts_misbehaves(rehearsal):
     """The whole switchover while DTS answers every call with a fault first."""
-    outcome = Outcome('DTS faults at every call', rehearsal.engine)
+    outcome = Outcome('DTS faults at every call', rehearsal)
     faults = EveryCallFaults(ACTIONS)
     rehearsal.emulator.faults = faults
     try:
@@ -224,7 +226,7 @@ def dts_misbehaves(rehearsal):
 def emulator_restarts(rehearsal, phase='pause_forward', down_for=2.0):
     """The DTS emulator stops while the module of ``phase`` runs, and starts again from its state
     file ``down_for`` seconds later."""
-    outcome = Outcome('DTS emulator restarts during %s' % phase.replace('_', ' '), rehearsal.engine)
+    outcome = Outcome('DTS emulator restarts during %s' % phase.replace('_', ' '), rehearsal)
     module = {'pause_forward': 'dts_task', 'wait_undelayed': 'dts_wait_undelayed', 'reverse_task': 'dts_reverse_task'}[phase]
 
     def restart(control):
@@ -248,7 +250,7 @@ def budget_exceeded(rehearsal, budget=4, latency=30.0):
     """Catch-up takes longer than the write-unavailable budget (replication is slowed down after
     the fence): the run must abort, and the figure is the time from the fence to the end of the
     abort's unfence (the window), against budget + 5 s."""
-    outcome = Outcome('write budget %d s exceeded' % budget, rehearsal.engine)
+    outcome = Outcome('write budget %d s exceeded' % budget, rehearsal)
 
     def slow_down(control):  # pylint: disable=unused-argument
         rehearsal.set_apply_latency(latency)
