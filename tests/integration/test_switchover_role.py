@@ -258,10 +258,12 @@ def test_a_stable_window_longer_than_the_budget_is_refused_before_anything_chang
     assert emulator.job(unit['job'].job_id).status == 'Migrating'
 
 
-def test_resume_after_the_controller_is_killed(unit, emulator, tmp_path):
+def _kill_when_started(unit, tmp_path, phase):
+    """Run the switchover and kill -9 it (with its whole process group) once ``phase`` started;
+    a hook holds the run there."""
     hook = tmp_path / 'hang.yml'
     hook.write_text('- name: Hang\n  ansible.builtin.pause:\n    seconds: 120\n')
-    unit['vars']['switchover_hooks'] = {'before_catch_up': str(hook)}
+    unit['vars']['switchover_hooks'] = {'before_' + phase: str(hook)}
     inv_path = tmp_path / 'inventory.json'
     inv_path.write_text(json.dumps(inventory({'unit1': unit['vars']})))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=BUILD_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
@@ -271,25 +273,49 @@ def test_resume_after_the_controller_is_killed(unit, emulator, tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if journal(unit)['phases'].get('catch_up', {}).get('status') == 'started':
+                if journal(unit)['phases'].get(phase, {}).get('status') == 'started':
                     break
             except (OSError, ValueError):
                 pass
             time.sleep(0.2)
         else:
-            pytest.fail('the run never reached catch_up')
+            pytest.fail('the run never reached %s' % phase)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    unit['vars']['switchover_hooks'] = {}
+
+
+def test_resume_after_the_controller_is_killed(unit, emulator, tmp_path):
+    _kill_when_started(unit, tmp_path, 'catch_up')
     assert not can_write(unit['app']), 'the fence is in place while the run is dead'
 
-    unit['vars']['switchover_hooks'] = {}
     again = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
     assert again.rc == 0, again
     record = journal(unit)
     assert record['outcome'] == 'completed' and record['attempt'] == 2
     assert 'Resuming run' in again.stdout
     assert len(reverse_tasks(emulator, unit, released=True)) == 1
+
+
+def test_a_resumed_run_does_not_switch_without_a_running_reverse_task(unit, emulator, tmp_path):
+    # Killed right before the point of no return; meanwhile the reverse task failed. The next
+    # run must not start the applications on the destination: there would be no way back.
+    _kill_when_started(unit, tmp_path, 'switch_traffic')
+    reverse = reverse_tasks(emulator, unit)
+    assert len(reverse) == 1
+    emulator.fail_job(reverse[0].job_id, 'DTS-31009: Write to target failed.')
+
+    again = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert again.rc != 0
+    record = journal(unit)
+    assert record['outcome'] == 'aborted' and record['point_of_no_return'] is None, again
+    assert ('The reverse task %s is Failed (phase failed; DTS-31009: Write to target failed.). Without it there is no way back, '
+            'so the applications stay on the source' % reverse[0].job_id) in record['data']['abort_reason'], record['data']['abort_reason']
+    assert not any(line.startswith('start destination') for line in traffic(unit))
+    assert traffic(unit)[-1] == 'start source %s' % unit['app'].database
+    assert can_write(unit['app'])
+    assert reverse_tasks(emulator, unit) == []
 
 
 def test_two_units_in_one_run(unit, emulator, mariadb, mariadb_apps, dts_options, tmp_path):
