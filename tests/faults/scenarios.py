@@ -265,5 +265,5 @@ def budget_exceeded(rehearsal, budget=4, latency=30.0):
     outcome.window = None
     if data.get('window_start') and data.get('window_end'):
         outcome.window = float(data['window_end']) - float(data['window_start'])
-        outcome.figure = 'window %.1f s (budget %d + 5 s = %d s)' % (outcome.window, budget, budget + 5)
+        outcome.figure = 'window %.1f s, %s budget %d + 5 s' % (outcome.window, 'within' if outcome.window <= budget + 5 else 'OVER', budget)
     return settle(rehearsal, outcome, completed=run.rc == 0)

@@ -58,10 +58,10 @@ _SECRETS = [
 ]
 _PRIVILEGE_HINT = re.compile(r'you need \(at least one of\) the (.+?) privilege', re.I)
 
-# Server error numbers we act on.
 # Seconds a fence statement waits for table locks and commits in progress (lock_wait_timeout).
 LOCK_WAIT_TIMEOUT = 10
 
+# Server error numbers we act on.
 ER_ACCESS_DENIED = 1045
 ER_BAD_DB = 1049
 ER_DUP_ENTRY = 1062
