@@ -8,7 +8,6 @@ the module tests built on them can trust what they see.
 import json
 import secrets
 import threading
-import time
 
 import pymysql
 import psycopg2
@@ -19,6 +18,7 @@ from redis.retry import Retry
 from psycopg2 import sql
 
 import harness
+from polling import wait_for
 
 KINDS = ('mariadb', 'postgresql', 'redis')
 
@@ -40,15 +40,6 @@ def task(name, module, args, **extra):
     entry = {'name': name, 'dtsops.switchover.%s' % module: args}
     entry.update(extra)
     return entry
-
-
-def wait_until(condition, what, timeout=30.0):
-    """Poll ``condition`` until it holds; fail the test saying ``what`` did not happen."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail('gave up waiting for %s' % what)
-        time.sleep(0.02)
 
 
 def error_code(kind, exc):
@@ -302,13 +293,13 @@ def test_writer_and_helpers_see_the_server(apps):
     writer = Writer(app)
     writer.start()
     try:
-        wait_until(lambda: len(writer.seen('before', ok=True)) >= 3, 'three writes')
+        wait_for(lambda: len(writer.seen('before', ok=True)) >= 3, 'three writes')
     finally:
         writer.stop()
     assert not writer.seen('before', ok=False)
     conn.close()
     mine.close()
-    wait_until(lambda: not app.listed(session), 'the closed session to leave the list')
+    wait_for(lambda: not app.listed(session), 'the closed session to leave the list')
 
 
 def test_error_codes_are_the_servers(kind, apps):

@@ -12,7 +12,8 @@ import pytest
 from psycopg2 import sql
 
 from localdb import MariaDBServer, PostgreSQLServer, RedisServer, free_port
-from test_db_apps import play, task, wait_until
+from polling import wait_for
+from test_db_apps import play, task
 
 TOKEN_DB = 'tokens'
 PG_TABLE = 'public.dtsops_token'
@@ -40,7 +41,7 @@ class Pair(object):
                                  (self.primary.port, password, log_file, position))
             self.replica.execute('START SLAVE')
             self.primary.execute('CREATE DATABASE %s' % TOKEN_DB)
-            wait_until(lambda: self.replica.execute("SHOW DATABASES LIKE %s", (TOKEN_DB,)), 'the replica to create the database')
+            wait_for(lambda: self.replica.execute("SHOW DATABASES LIKE %s", (TOKEN_DB,)), 'the replica to create the database')
         elif self.kind == 'postgresql':
             self.primary = PostgreSQLServer(wal_level='logical').start()
             # The launcher restarts a re-enabled subscription's worker after this interval (default 5 s).
@@ -50,8 +51,8 @@ class Pair(object):
             self.primary.execute('CREATE PUBLICATION dtsops_token FOR TABLE dtsops_token')
             self.replica.execute("CREATE SUBSCRIPTION dtsops_token CONNECTION 'host=127.0.0.1 port=%d user=postgres password=%s "
                                  "dbname=postgres' PUBLICATION dtsops_token" % (self.primary.port, self.primary.password))
-            wait_until(lambda: self.replica.execute("SELECT 1 FROM pg_stat_subscription WHERE subname = 'dtsops_token' AND "
-                                                    "pid IS NOT NULL"), 'the subscription to start')
+            wait_for(lambda: self.replica.execute("SELECT 1 FROM pg_stat_subscription WHERE subname = 'dtsops_token' AND "
+                                                  "pid IS NOT NULL"), 'the subscription to start')
         else:
             self.primary = RedisServer().start()
             self.replica = RedisServer().start()
@@ -82,7 +83,7 @@ class Pair(object):
             self.replica.execute('ALTER SUBSCRIPTION dtsops_token ENABLE')
         else:
             self.replica.command('REPLICAOF', '127.0.0.1', str(self.primary.port))
-            wait_until(lambda: self.replica.command('INFO', 'replication')['master_link_status'] == 'up', 'the replica link')
+            wait_for(lambda: self.replica.command('INFO', 'replication')['master_link_status'] == 'up', 'the replica link')
 
     def tokens(self, server):
         """The tokens a server holds, read directly."""

@@ -5,7 +5,8 @@ write), and the migration account's."""
 import contextlib
 import threading
 
-from test_db_apps import apps, kind, play, task, wait_until  # noqa: F401  pylint: disable=unused-import
+from test_db_apps import apps, kind, play, task  # noqa: F401  pylint: disable=unused-import
+from polling import wait_for
 
 
 def quiesce_args(server, **extra):
@@ -76,7 +77,7 @@ def test_waits_while_a_write_transaction_is_open_then_returns(apps):
     with listing_watch(app.kind, server) as listed:
         background = Background([task('quiet', 'db_sessions_quiesced', quiesce_args(server, exclude_users=[migration.user]))])
         background.start()
-        wait_until(listed, 'the module to list the sessions')
+        wait_for(listed, 'the module to list the sessions')
         app.commit(writer)
         run = background.result()
     assert run.rc == 0, run

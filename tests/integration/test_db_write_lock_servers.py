@@ -14,8 +14,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from localdb import free_port
+from polling import wait_for
 from test_db_apps import KINDS, MARIADB_ACCOUNT_LOCKED, MARIADB_CONNECTION_GONE, MARIADB_READ_ONLY, PG_READ_ONLY
-from test_db_apps import Writer, apps, instance_state, kind, play, task, wait_until  # noqa: F401  pylint: disable=unused-import
+from test_db_apps import Writer, apps, instance_state, kind, play, task  # noqa: F401  pylint: disable=unused-import
 
 
 def lock_args(server, **extra):
@@ -69,13 +70,13 @@ def test_accounts_fence_stops_the_application_and_spares_the_migration_account(a
     writer = Writer(app)
     writer.start()
     try:
-        wait_until(lambda: len(writer.seen('before', ok=True)) >= 3, 'the application to write')
+        wait_for(lambda: len(writer.seen('before', ok=True)) >= 3, 'the application to write')
         writer.phase = 'during'
         run = play([task('fence the application', 'db_write_lock',
                          lock_args(server, scope='accounts', accounts=[app.user, batch.user], exclude_users=[migration.user]))])
         writer.phase = 'after'
         written_at_fence = app.count()
-        wait_until(lambda: len(writer.seen('after')) >= 5, 'five writes after the fence')
+        wait_for(lambda: len(writer.seen('after')) >= 5, 'five writes after the fence')
     finally:
         writer.stop()
     assert run.rc == 0, run
@@ -127,14 +128,14 @@ def test_instance_fence_makes_the_server_read_only(apps):
     writer = Writer(app)
     writer.start()
     try:
-        wait_until(lambda: len(writer.seen('before', ok=True)) >= 3, 'the application to write')
+        wait_for(lambda: len(writer.seen('before', ok=True)) >= 3, 'the application to write')
         writer.phase = 'during'
         run = play([task('fence the server', 'db_write_lock',
                          lock_args(server, scope='instance', exclude_users=[migration.user], lease=120)
                          if app.kind == 'redis' else lock_args(server, scope='instance', exclude_users=[migration.user]))])
         writer.phase = 'after'
         written_at_fence = app.count()
-        wait_until(lambda: len(writer.seen('after')) >= 3, 'three writes after the fence')
+        wait_for(lambda: len(writer.seen('after')) >= 3, 'three writes after the fence')
         assert app.count() == written_at_fence
     finally:
         writer.stop()
@@ -392,8 +393,8 @@ def test_redis_writes_held_back_by_the_pause_are_dropped_or_run(redis_apps, queu
             outcome['error'] = exc
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    wait_until(lambda: any('user=%s' % account.user in line and 'cmd=set' in line and 'flags=b' in line
-                           for line in server.command('CLIENT', 'LIST').splitlines()), 'the write to be held back')
+    wait_for(lambda: any('user=%s' % account.user in line and 'cmd=set' in line and 'flags=b' in line
+                         for line in server.command('CLIENT', 'LIST').splitlines()), 'the write to be held back')
     unlock = lock_args(server, state='unlocked', fence='{{ record }}')
     if at_unlock:
         unlock['queued_writes'] = at_unlock

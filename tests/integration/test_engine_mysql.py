@@ -9,7 +9,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 
 import pymysql
 import pytest
@@ -22,21 +21,10 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.mysql import MySQLEngine
 
 from localdb import LocalServerError, MariaDBServer, free_port
+from polling import wait_for
 
 ER_ACCOUNT_LOCKED = 4151
 ER_READ_ONLY = 1290
-
-
-def wait_for(probe, what, timeout=10.0):
-    """Poll ``probe`` until it returns something truthy (servers act asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for %s' % what)
-        time.sleep(0.05)
 
 
 def write(app, value='x', conn=None):

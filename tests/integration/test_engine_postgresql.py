@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 
 import psycopg2
 import pytest
@@ -15,19 +14,9 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.postgresql import PostgreSQLEngine
 
 from localdb import PostgreSQLServer, free_port
+from polling import wait_for
 
 READ_ONLY_TRANSACTION = '25006'
-
-
-def wait_for(probe, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for %s' % what)
-        time.sleep(0.05)
 
 
 def write(app, value='x', conn=None):

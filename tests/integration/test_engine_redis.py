@@ -20,17 +20,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.redis import RedisEngine
 
 from localdb import RedisServer, free_port
-
-
-def wait_for(probe, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for %s' % what)
-        time.sleep(0.05)
+from polling import wait_for
 
 
 def client(app, **kwargs):

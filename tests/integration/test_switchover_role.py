@@ -11,12 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pymysql
 import pytest
 
 from harness import ANSIBLE_PLAYBOOK, BUILD_ROOT, local_inventory, run_playbook
+from polling import wait_for
 
 TOKEN_DB = 'dtsops_token'
 
@@ -269,17 +269,15 @@ def _kill_when_started(unit, tmp_path, phase):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=BUILD_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
     proc = subprocess.Popen([ANSIBLE_PLAYBOOK, '-i', str(inv_path), 'dtsops.switchover.switchover'], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def started():
+        try:
+            return journal(unit)['phases'].get(phase, {}).get('status') == 'started'
+        except (OSError, ValueError):  # no journal yet, or one being replaced
+            return False
+
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if journal(unit)['phases'].get(phase, {}).get('status') == 'started':
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail('the run never reached %s' % phase)
+        wait_for(started, 'the run to reach %s' % phase, timeout=120)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

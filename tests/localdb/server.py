@@ -13,9 +13,9 @@ import tempfile
 import threading
 import time
 
-# Runs in its own process. It waits on a pipe from the interpreter that started the server: a
-# clean stop writes 'x'; EOF without it means that interpreter died, so the server is killed and
-# its directory removed (atexit handlers never run on SIGKILL or os._exit).
+# Runs in its own process. It waits on a pipe from the interpreter that started it: a clean stop
+# writes 'x'; EOF without it means that interpreter died, so the process group (when given) is
+# killed and the directory removed (atexit handlers never run on SIGKILL or os._exit).
 _WATCHDOG = r'''
 import os, shutil, signal, sys, time
 pgid, path = int(sys.argv[1]), sys.argv[2]
@@ -25,13 +25,32 @@ try:
 except Exception:
     clean = False
 if not clean:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
-    time.sleep(0.2)
+    if pgid:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        time.sleep(0.2)
     shutil.rmtree(path, ignore_errors=True)
 '''
+
+
+class Watchdog(object):
+    """Removes ``path``, after killing the process group ``pgid`` when given, if this interpreter
+    dies before disarm()."""
+
+    def __init__(self, path, pgid=0):
+        self.process = subprocess.Popen([sys.executable, '-c', _WATCHDOG, str(pgid), path], stdin=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def disarm(self):
+        try:
+            self.process.stdin.write(b'x')
+            self.process.stdin.close()
+        except OSError:
+            pass
+        self.process.wait()
+
 
 # Lines of a server or tool log that state the error (MariaDB, PostgreSQL, Redis styles).
 _ERROR_LINE = re.compile(r"\b(ERROR|FATAL|PANIC|error|Fatal|Could not|Can't)\b")
@@ -175,9 +194,7 @@ class LocalServer(object):
                                         stdin=subprocess.DEVNULL, cwd=self.basedir, start_new_session=True, **kwargs)
         with _RUNNING_LOCK:
             _RUNNING.add(self)
-        self._watchdog = subprocess.Popen([sys.executable, '-c', _WATCHDOG, str(self.process.pid), self.basedir],
-                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          start_new_session=True)
+        self._watchdog = Watchdog(self.basedir, pgid=self.process.pid)
         deadline = time.monotonic() + self.start_timeout
         while True:
             if self.process.poll() is not None:
@@ -199,12 +216,7 @@ class LocalServer(object):
 
     def _stop_watchdog(self):
         if self._watchdog is not None:
-            try:
-                self._watchdog.stdin.write(b'x')
-                self._watchdog.stdin.close()
-            except OSError:
-                pass
-            self._watchdog.wait()
+            self._watchdog.disarm()
             self._watchdog = None
 
     def _kill_process(self):

@@ -19,6 +19,7 @@ import threading
 import time
 
 from dts_emulator import EmulatorClient
+from localdb.server import Watchdog
 
 from . import dts_steps
 from . import load as load_module
@@ -27,19 +28,6 @@ from .kits import KITS, Kit
 from .verify import summary, verify
 
 ENGINES = sorted(KITS)
-
-# Runs in its own process for `demo`: if the demo dies without cleaning up (SIGKILL), its files go
-# too. (Its servers have watchdogs of their own; its emulator died with it.)
-_GUARD = r'''
-import shutil, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-try:
-    clean = sys.stdin.buffer.read(1) == b'x'
-except Exception:
-    clean = False
-if not clean:
-    shutil.rmtree(sys.argv[1], ignore_errors=True)
-'''
 
 
 class Interrupted(Exception):
@@ -73,8 +61,9 @@ def demo(args):
     previous = signal.signal(signal.SIGTERM, _on_signal)
     result = None
     keep = args.keep
-    guard = None if args.keep else subprocess.Popen([sys.executable, '-c', _GUARD, state_dir], stdin=subprocess.PIPE,
-                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # If the demo dies without cleaning up (SIGKILL), its files go too. (Its servers have watchdogs
+    # of their own; its emulator dies with it.)
+    guard = None if args.keep else Watchdog(state_dir)
     try:
         rehearsal.say('Rehearsal files in %s%s.' % (state_dir, '' if args.keep else ' (removed at the end)'))
         rehearsal.up()
@@ -104,7 +93,7 @@ def demo(args):
             else:
                 shutil.rmtree(state_dir, ignore_errors=True)
             if guard is not None:
-                guard.communicate(b'x')
+                guard.disarm()
             if result is not None:
                 # What was started, for a check that nothing is left.
                 _write_json(args.json, dict(result, state_dir=state_dir, server_directories=servers))

@@ -110,7 +110,41 @@ class Kit(object):
             pass
 
 
-class MySQLKit(Kit):
+class SQLKit(Kit):
+    """What MariaDB and PostgreSQL share: DB-API admin connections and the ledger's SQL."""
+
+    def _admin(self, side, database=None):
+        """An autocommit admin connection to ``side`` (the engine's default database when None)."""
+        raise NotImplementedError
+
+    def _run(self, side, statements, database=None):
+        conn = self._admin(side, database)
+        try:
+            with conn.cursor() as cursor:
+                for statement in statements:
+                    # A statement alone, or (statement, arguments).
+                    cursor.execute(*(statement if isinstance(statement, tuple) else (statement,)))
+        finally:
+            conn.close()
+
+    def _fetch(self, side, query):
+        conn = self._admin(side, DATABASE)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(query)
+                return cursor.fetchall()
+        finally:
+            conn.close()
+
+    def rows(self, side):
+        entries = self._fetch(side, 'SELECT writer, n, side, COUNT(*) FROM ledger GROUP BY writer, n, side')
+        return collections.Counter({(writer, n, where): count for writer, n, where, count in entries})
+
+    def last(self, side):
+        return dict(self._fetch(side, 'SELECT writer, last_n FROM writers'))
+
+
+class MySQLKit(SQLKit):
     engine = 'mysql'
     display = 'MariaDB'
 
@@ -122,16 +156,6 @@ class MySQLKit(Kit):
         options = self.admin[side]
         return pymysql.connect(host='127.0.0.1', port=options['login_port'], user=options['login_user'],
                                password=options['login_password'], database=database, autocommit=True, connect_timeout=5)
-
-    def _run(self, side, statements):
-        conn = self._admin(side)
-        try:
-            with conn.cursor() as cursor:
-                for statement in statements:
-                    # A statement alone, or (statement, arguments).
-                    cursor.execute(*(statement if isinstance(statement, tuple) else (statement,)))
-        finally:
-            conn.close()
 
     def prepare(self):
         for side in ('source', 'destination'):
@@ -169,26 +193,8 @@ class MySQLKit(Kit):
             return (UNKNOWN if committing else FAILED), message
         return REFUSED, message
 
-    def rows(self, side):
-        conn = self._admin(side, DATABASE)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute('SELECT writer, n, side, COUNT(*) FROM ledger GROUP BY writer, n, side')
-                return collections.Counter({(writer, n, where): count for writer, n, where, count in cursor.fetchall()})
-        finally:
-            conn.close()
 
-    def last(self, side):
-        conn = self._admin(side, DATABASE)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute('SELECT writer, last_n FROM writers')
-                return dict(cursor.fetchall())
-        finally:
-            conn.close()
-
-
-class PostgreSQLKit(Kit):
+class PostgreSQLKit(SQLKit):
     engine = 'postgresql'
     display = 'PostgreSQL'
 
@@ -196,22 +202,13 @@ class PostgreSQLKit(Kit):
     def token_object(self):
         return 'public.%s' % TOKEN_TABLE
 
-    def _admin(self, side, database='postgres'):
+    def _admin(self, side, database=None):
         options = self.admin[side]
         conn = psycopg2.connect(host='127.0.0.1', port=options['login_port'], user=options['login_user'],
-                                password=options['login_password'], dbname=database, connect_timeout=5, sslmode='disable')
+                                password=options['login_password'], dbname=database or 'postgres', connect_timeout=5,
+                                sslmode='disable')
         conn.autocommit = True
         return conn
-
-    def _run(self, side, statements, database='postgres'):
-        conn = self._admin(side, database)
-        try:
-            with conn.cursor() as cursor:
-                for statement in statements:
-                    # A statement alone, or (statement, arguments).
-                    cursor.execute(*(statement if isinstance(statement, tuple) else (statement,)))
-        finally:
-            conn.close()
 
     def prepare(self):
         # The role and the (empty) database exist on both sides; the tables come with the task.
@@ -249,24 +246,6 @@ class PostgreSQLKit(Kit):
         if answered and not (committing and isinstance(error, psycopg2.OperationalError)):
             return REFUSED, message[message.find('FATAL:'):] if 'FATAL:' in message else message
         return (UNKNOWN if committing else FAILED), message
-
-    def rows(self, side):
-        conn = self._admin(side, DATABASE)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute('SELECT writer, n, side, COUNT(*) FROM ledger GROUP BY writer, n, side')
-                return collections.Counter({(writer, n, where): count for writer, n, where, count in cursor.fetchall()})
-        finally:
-            conn.close()
-
-    def last(self, side):
-        conn = self._admin(side, DATABASE)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute('SELECT writer, last_n FROM writers')
-                return dict(cursor.fetchall())
-        finally:
-            conn.close()
 
 
 class RedisKit(Kit):

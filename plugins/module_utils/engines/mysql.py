@@ -184,18 +184,19 @@ class MySQLEngine(Engine):
     def connect(self):
         if not HAS_PYMYSQL:
             raise MissingDriver(self.driver_package, PYMYSQL_IMPORT_ERROR)
+        timeout = self.params.get('connect_timeout') or 10
         kwargs = dict(
             host=self.params.get('login_host') or 'localhost',
             port=int(self.params['login_port']),
             user=self.params['login_user'],
             password=self.params.get('login_password') or '',
             database=self.params.get('login_db') or None,
-            connect_timeout=self.params.get('connect_timeout') or 10,
+            connect_timeout=timeout,
             # Without it PyMySQL reads the server's greeting, and every answer, with no timeout: a
             # server that accepts connections but never answers would hang the module for ever. The
             # longest legitimate wait is a statement waiting for locks (LOCK_WAIT_TIMEOUT).
-            read_timeout=(self.params.get('connect_timeout') or 10) + LOCK_WAIT_TIMEOUT + 5,
-            write_timeout=self.params.get('connect_timeout') or 10,
+            read_timeout=timeout + LOCK_WAIT_TIMEOUT + 5,
+            write_timeout=timeout,
             autocommit=True,
             charset='utf8mb4',
         )

@@ -12,22 +12,10 @@ import pytest
 
 from dts_emulator import Emulator
 from dts_emulator.replication.local import LocalPair
+from polling import wait_for
 
 ENGINES = ['mysql', 'postgresql', 'redis']
 DURATIONS = {'precheck': 0.05, 'structure': 0.05, 'full': 0.05, 'reverse_precheck': 0.05}
-
-
-def wait_for(condition, timeout=30, what='the condition', details=None):
-    """Poll ``condition`` until it holds; on timeout say what ``details()`` shows."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %s s waiting for %s (last: %r)%s'
-                                 % (timeout, what, value, '; %s' % (details(),) if details else ''))
-        time.sleep(0.02)
 
 
 class Workload(object):

@@ -15,7 +15,8 @@ from alibabacloud_dts20200101 import models as dts_models
 from dts_emulator import Emulator, EmulatorClient
 from dts_emulator.replication.local import LocalPair
 from emulator_sdk import AK, REGION, SECRET, sdk
-from test_replication import DURATIONS, Workload, wait_caught_up, wait_for
+from polling import wait_for
+from test_replication import DURATIONS, Workload, wait_caught_up
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(sys.modules['dts_emulator'].__file__)))
 
