@@ -11,15 +11,23 @@ module: dts_reverse_task
 short_description: Create, start or release the reverse incremental task of a DTS migration
 version_added: 1.0.0
 description:
-  - Creates the reverse task of a paused or finished forward task, which migrates the changes made
-    on the destination back to the source, incremental only. It is the rollback path of a
-    switchover, armed before applications write to the destination.
-  - With O(method=reverse_api) (default), DTS creates the reverse task (CreateReverseDtsJob, a
-    synchronization task), prechecks it and captures changes with its writer stopped; the module
-    then starts the writer (StartReverseWriter), from O(checkpoint) if given, and waits until it runs.
+  - Creates the reverse task of a forward task, which migrates the changes made on the destination
+    back to the source, incremental only. It is the rollback path of a switchover, armed before
+    applications write to the destination.
+  - The vendor's order, which the module enforces, is in two steps. First, with O(start=false), the
+    reverse task is armed while the forward task still runs. Then, once the forward task is paused
+    (or finished), O(start=true) starts it. Two one-way tasks in opposite directions never run together.
+  - With O(method=reverse_api), DTS creates a reverse instance (CreateReverseDtsJob, a synchronization
+    task) of a forward task that runs in incremental migration; it prechecks it at once and captures
+    the destination's changes with its writer stopped. Starting it calls StartReverseWriter (from
+    O(checkpoint) if given) and waits until it runs. DTS offers this for MySQL, SQL Server and MongoDB only.
   - With O(method=configure), the module buys a migration instance (CreateDtsInstance), configures it
-    with the forward task's endpoints swapped and incremental migration only (ConfigureDtsJob), and
-    starts it (StartDtsJob). This needs the database passwords, which DTS never returns.
+    with the forward task's endpoints swapped and incremental migration only (ConfigureDtsJob, with
+    C(autoStartModulesAfterConfig=none) so that nothing starts yet). Starting it calls StartDtsJob,
+    which runs its precheck, and waits until it runs. This needs the database passwords, which DTS never returns.
+  - With O(method=auto) (default), V(reverse_api) is used for MySQL, SQL Server and MongoDB tasks in
+    incremental migration, V(configure) for the others. When DTS refuses CreateReverseDtsJob, V(auto)
+    falls back to V(configure) if O(source_password) and O(destination_password) are given.
   - Idempotent. An existing reverse task is found by O(reverse_job_id), or else among the unfinished
     tasks whose source is the forward task's destination and whose destination is its source (and,
     for O(method=configure), by O(name)); then nothing is created. A create whose outcome is unknown
@@ -29,7 +37,8 @@ options:
   job_id:
     description:
       - ID of the forward task (C(DtsJobId)), the migration from the old database to the new one.
-      - It must be paused (see M(dtsops.switchover.dts_task)) or finished before a reverse task can be created.
+      - With O(method=reverse_api), it must run in incremental migration when the reverse task is created,
+        and be paused (see M(dtsops.switchover.dts_task)) when it is started.
     type: str
     required: true
   state:
@@ -42,8 +51,8 @@ options:
     description:
       - How the reverse task is made; see the description.
     type: str
-    default: reverse_api
-    choices: [reverse_api, configure]
+    default: auto
+    choices: [auto, reverse_api, configure]
   reverse_job_id:
     description:
       - ID of the reverse task, when it is known (for example from the journal of an earlier run).
@@ -53,7 +62,9 @@ options:
   start:
     description:
       - Start the reverse writer (O(method=reverse_api)) or the reverse task (O(method=configure)) and
-        wait until it runs. Without it the reverse task is only created (and prechecked).
+        wait until it runs. The forward task must be paused or finished by then.
+      - V(false) arms the reverse task only - created and prechecked (O(method=reverse_api)), or bought and
+        configured (O(method=configure)) - which DTS allows while the forward task runs.
     type: bool
     default: true
   checkpoint:
@@ -69,31 +80,32 @@ options:
     type: str
   source_password:
     description:
-      - O(method=configure) only. Password of the forward task's source database, where the reverse
-        task writes.
+      - Password of the forward task's source database, where the reverse task writes. Needed by
+        O(method=configure); with O(method=auto), it enables the fall-back to V(configure).
     type: str
   destination_password:
     description:
-      - O(method=configure) only. Password of the forward task's destination database, which the reverse task reads.
+      - Password of the forward task's destination database, which the reverse task reads. Needed by
+        O(method=configure); with O(method=auto), it enables the fall-back to V(configure).
     type: str
   source_user:
     description:
-      - O(method=configure) only. Account on the forward task's source database for the reverse task
+      - O(method=configure) (or V(auto) falling back to it) only. Account on the forward task's source database for the reverse task
         to write with. Defaults to the forward task's source account.
     type: str
   destination_user:
     description:
-      - O(method=configure) only. Account on the forward task's destination database for the reverse
+      - O(method=configure) (or V(auto) falling back to it) only. Account on the forward task's destination database for the reverse
         task to read with. Defaults to the forward task's destination account.
     type: str
   db_list:
     description:
-      - O(method=configure) only. The objects to migrate back, in the C(DbList) format of ConfigureDtsJob.
+      - O(method=configure) (or V(auto) falling back to it) only. The objects to migrate back, in the C(DbList) format of ConfigureDtsJob.
         Defaults to the forward task's objects (C(DbObject)).
     type: dict
   instance_class:
     description:
-      - O(method=configure) only. Class of the migration instance bought (pay-as-you-go).
+      - O(method=configure) (or V(auto) falling back to it) only. Class of the migration instance bought (pay-as-you-go).
     type: str
     default: small
     choices: [xxlarge, xlarge, large, medium, small]
@@ -138,26 +150,34 @@ author:
 '''
 
 EXAMPLES = r'''
+- name: Arm the reverse task while the forward task still runs (before writes are fenced)
+  dtsops.switchover.dts_reverse_task:
+    job_id: "{{ dts_job_id }}"
+    start: false
+  register: reverse
+
+- name: Journal its ID at once
+  ansible.builtin.set_fact:
+    reverse_job_id: "{{ reverse.job_id }}"
+
+# ... fence writes, prove catch-up ...
+
 - name: Pause the forward task
   dtsops.switchover.dts_task:
     job_id: "{{ dts_job_id }}"
     state: paused
-  register: paused
 
-- name: Create the reverse task and start its writer where the forward task stopped
+- name: Start the reverse task (StartReverseWriter, or StartDtsJob for a configured one)
   dtsops.switchover.dts_reverse_task:
     job_id: "{{ dts_job_id }}"
-    checkpoint: "{{ paused.checkpoint }}"
-  register: reverse
+    reverse_job_id: "{{ reverse_job_id }}"
+    method: "{{ reverse.method }}"
 
-- name: Journal its ID
-  ansible.builtin.set_fact:
-    reverse_job_id: "{{ reverse.job_id }}"
-
-- name: The same with a configured incremental-only migration task
+- name: A PostgreSQL task - an incremental-only migration task, configured before the fence
   dtsops.switchover.dts_reverse_task:
     job_id: "{{ dts_job_id }}"
     method: configure
+    start: false
     name: orders-rollback
     source_password: "{{ vault_source_password }}"
     destination_password: "{{ vault_destination_password }}"
@@ -185,8 +205,14 @@ forward_job_id:
   returned: always
   type: str
 method:
-  description: The method used (O(method)).
+  description:
+    - The method used, V(reverse_api) or V(configure) (O(method=auto) resolved, or the method of the
+      reverse task found).
   returned: always
+  type: str
+fallback:
+  description: Why O(method=auto) fell back to V(configure) (DTS refused CreateReverseDtsJob); absent otherwise.
+  returned: when it fell back
   type: str
 created:
   description: Whether the module created the reverse task (in check mode, would).
@@ -202,8 +228,8 @@ released:
   type: bool
 state:
   description:
-    - The state of the reverse task at the end - V(absent), V(not_started), V(starting), V(paused)
-      (created, writer not started), V(running), V(stopped) or V(failed).
+    - The state of the reverse task at the end - V(absent), V(not_started) (configured, not started),
+      V(starting), V(paused) (created and prechecked, writer not started), V(running), V(stopped) or V(failed).
   returned: always
   type: str
   sample: running
@@ -247,10 +273,31 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.dts import (
 )
 from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import Observation, WaitAborted, WaitTimeout
 
-CONFIGURE_ONLY = ('name', 'source_password', 'destination_password', 'source_user', 'destination_user', 'db_list')
+CONFIGURE_ONLY = ('name', 'source_user', 'destination_user', 'db_list')
+PASSWORDS = ('source_password', 'destination_password')
 # The reverse task's type for each method: CreateReverseDtsJob makes a synchronization task.
 JOB_TYPE = {'reverse_api': 'SYNC', 'configure': 'MIGRATION'}
+METHOD_OF_TYPE = dict((job_type, method) for method, job_type in JOB_TYPE.items())
+# Reverse instances exist for these engines only (reference dts-reverse-flow.md: the vendor's
+# "Create a reverse instance" guide names MySQL, SQL Server and ApsaraDB for MongoDB).
+REVERSE_API_ENGINES = frozenset(['mysql', 'mssql', 'sqlserver', 'mongodb'])
+# Refusals of CreateReverseDtsJob that the configure method can get around; credentials or
+# permission errors would fail it too.
+REFUSALS = ('state', 'api', 'config')
 CREATE_ATTEMPTS = 3
+
+
+def reverse_api_unsupported(forward):
+    """Why CreateReverseDtsJob cannot serve ``forward`` (an engine pair or a task without
+    incremental migration), or None. Unknown engine names are left to DTS to judge."""
+    engines = [name for name in (forward.source.engine_name, forward.destination.engine_name) if name]
+    unsupported = [name for name in engines if name.lower() not in REVERSE_API_ENGINES]
+    if unsupported:
+        return ('DTS creates reverse instances (CreateReverseDtsJob) only for MySQL, SQL Server and MongoDB, and task %s migrates %s'
+                % (forward.job_id, ' to '.join(engines)))
+    if forward.migration_mode['incremental'] is False:
+        return 'task %s has no incremental migration, and a reverse instance is created only during incremental migration' % forward.job_id
+    return None
 
 
 class ReverseTask(object):
@@ -264,6 +311,30 @@ class ReverseTask(object):
         self.deadline = time.monotonic() + self.params['timeout']
         self.result = dict(changed=False, job_id=None, forward_job_id=self.params['job_id'], method=self.method, created=False,
                            started=False, released=False, state='absent', waited=0.0, polls=0, samples=[])
+
+    # -- method -----------------------------------------------------------------------------------
+
+    def resolve_method(self, forward):
+        """method=auto made concrete from the forward task; an unsupported reverse_api refused."""
+        why_not = reverse_api_unsupported(forward)
+        if self.method == 'auto':
+            self.use('configure' if why_not else 'reverse_api')
+            if why_not and not self.configure_allowed():
+                raise DtsError('method auto picks configure: %s. A configured reverse task needs source_password and destination_password '
+                               '(DTS does not return the passwords of the forward task): set them.' % why_not, kind='config')
+        elif self.method == 'reverse_api' and why_not:
+            raise DtsError('method reverse_api: %s. Use method configure (or auto), with source_password and destination_password.'
+                           % why_not, kind='config')
+
+    def use(self, method):
+        self.method = method
+        self.result['method'] = method
+
+    def job_types(self):
+        return (JOB_TYPE[self.method],) if self.method in JOB_TYPE else tuple(JOB_TYPE.values())
+
+    def configure_allowed(self):
+        return all(self.params[name] for name in PASSWORDS)
 
     # -- lookups ----------------------------------------------------------------------------------
 
@@ -285,14 +356,18 @@ class ReverseTask(object):
                                % (job.job_id, forward.job_id, forward.job_id), kind='config')
             return job
         name = self.reverse_name(forward) if self.method == 'configure' else None
-        if not self.identifiable(forward):
-            # Without instance IDs or addresses only the name of a configured task can tell it.
-            found = [job for job in self.client.list_jobs(job_type=JOB_TYPE[self.method], name=name, deadline=self.deadline)
-                     if job.job_id != forward.job_id and not job.finished] if name else []
-        else:
-            found = self.client.find_reverse_jobs(forward, job_types=(JOB_TYPE[self.method],), name=name, deadline=self.deadline)
-            if not found and name:
-                found = self.client.find_reverse_jobs(forward, job_types=(JOB_TYPE[self.method],), deadline=self.deadline)
+        found = []
+        for job_type in self.job_types():
+            type_name = name if job_type == JOB_TYPE['configure'] else None
+            if not self.identifiable(forward):
+                # Without instance IDs or addresses only the name of a configured task can tell it.
+                found += [job for job in self.client.list_jobs(job_type=job_type, name=type_name, deadline=self.deadline)
+                          if job.job_id != forward.job_id and not job.finished] if type_name else []
+                continue
+            matches = self.client.find_reverse_jobs(forward, job_types=(job_type,), name=type_name, deadline=self.deadline)
+            if not matches and type_name:
+                matches = self.client.find_reverse_jobs(forward, job_types=(job_type,), deadline=self.deadline)
+            found += matches
         if len(found) > 1:
             raise DtsError('Several unfinished tasks are reverses of %s: %s. Set reverse_job_id to the one to use.'
                            % (forward.job_id, ', '.join(sorted(job.job_id for job in found))), kind='config')
@@ -311,7 +386,7 @@ class ReverseTask(object):
 
     def wait_for(self, job_id, states, what):
         def check(job):
-            current = job_state(job)
+            current = reverse_state(job)
             if current in states:
                 return Observation(True)
             if current in ('failed', 'stopped'):
@@ -341,37 +416,39 @@ class ReverseTask(object):
         self.result['samples'].extend(dict(sample, wait=what) for sample in outcome.samples)
 
     def show(self, job, state=None):
-        self.result.update(job_id=job.job_id, instance_id=job.instance_id, state=state or job_state(job), job=job.as_dict())
+        self.result.update(job_id=job.job_id, instance_id=job.instance_id, state=state or reverse_state(job), job=job.as_dict())
 
     # -- present ----------------------------------------------------------------------------------
 
     def present(self, forward):
+        reverse = self.find(forward)
+        if reverse is not None and self.method == 'auto':
+            self.use(METHOD_OF_TYPE.get(reverse.job_type, 'reverse_api'))
+        elif reverse is None:
+            self.resolve_method(forward)
         if self.method == 'reverse_api' and not self.params['reverse_job_id'] and not self.identifiable(forward):
             self.module.warn('The endpoints of DTS task %s have neither instance IDs nor addresses, so an existing reverse task cannot be '
                              'found by them: pass reverse_job_id on later runs.' % forward.job_id)
-        reverse = self.find(forward)
-        before = job_state(reverse)
+        before = reverse_state(reverse)
         start, wait = self.params['start'], self.params['wait']
         if reverse is None:
-            if not (forward.paused or forward.finished):
-                raise DtsError('DTS task %s is %s: pause it first (dtsops.switchover.dts_task with state paused). DTS creates a '
-                               'reverse task only for a paused or finished task.' % (forward.job_id, forward.describe_state().rstrip('.')),
-                               kind='state')
+            self.check_can_create(forward, start)
             self.result.update(changed=True, created=True, started=start)
             if self.module.check_mode:
                 return before, 'running' if start else 'paused' if self.method == 'reverse_api' else 'not_started'
             reverse = self.create(forward)
         self.show(reverse)
-        state = job_state(reverse)
+        state = reverse_state(reverse)
         # CreateReverseDtsJob prechecks the task; its writer can start only after that.
         if self.method == 'reverse_api' and state in ('not_started', 'starting') and (start or wait):
             reverse = self.wait_for(reverse.job_id, ('paused', 'running'), 'prechecked')
             self.show(reverse)
-            state = job_state(reverse)
+            state = reverse_state(reverse)
         if state in ('failed', 'stopped'):
             raise DtsError('DTS reverse task %s is %s. Release it (state: absent) and run again to create a new one.'
                            % (reverse.job_id, reverse.describe_state().rstrip('.')), kind='state')
         if start and state in ('paused', 'not_started'):
+            self.check_can_start(forward, reverse)
             self.result.update(changed=True, started=True)
             if self.module.check_mode:
                 return before, 'running'
@@ -382,6 +459,7 @@ class ReverseTask(object):
                 transition(self.client, reverse, 'StartDtsJob', deadline=self.deadline)
             state = 'starting'
         if start and state == 'starting':
+            # A status read right after the start can still show the state before it: wait.
             if wait:
                 reverse = self.wait_for(reverse.job_id, ('running',), 'running')
             else:
@@ -389,8 +467,33 @@ class ReverseTask(object):
             self.show(reverse)
         return before, self.result['state']
 
+    def check_can_create(self, forward, start):
+        """The vendor's order (reference dts-reverse-flow.md): a reverse instance is created on a
+        forward task that runs in incremental migration, and started only after it is paused."""
+        if self.method != 'reverse_api':
+            if start:
+                self.check_can_start(forward, None)
+            return
+        if start:
+            raise DtsError('DTS task %s has no reverse task yet. Arm one first with start: false while the forward task runs in '
+                           'incremental migration, then pause the forward task and run again with start: true.' % forward.job_id,
+                           kind='state')
+        if forward.phase != 'incremental':
+            raise DtsError('DTS task %s is %s: CreateReverseDtsJob needs the forward task running in incremental migration (create '
+                           'the reverse task first, then pause the forward task, then start the writer). Use method configure to make a '
+                           'reverse task of a task in this state.' % (forward.job_id, forward.describe_state().rstrip('.')), kind='state')
+
+    @staticmethod
+    def check_can_start(forward, reverse):
+        """Two one-way tasks in opposite directions never run together."""
+        if forward is not None and not (forward.paused or forward.finished):
+            raise DtsError('DTS task %s is %s: pause it (dtsops.switchover.dts_task with state paused) before starting its reverse task%s. '
+                           'Both running at once would replicate in both directions.'
+                           % (forward.job_id, forward.describe_state().rstrip('.'), ' ' + reverse.job_id if reverse else ''), kind='state')
+
     def create(self, forward):
-        """Create the reverse task; after an outcome that is unknown, look it up before trying again."""
+        """Create the reverse task; after an outcome that is unknown, look it up before trying again.
+        With method=auto, a refused CreateReverseDtsJob falls back to configure when it can."""
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 if self.method == 'reverse_api':
@@ -400,6 +503,8 @@ class ReverseTask(object):
                     job_id = self.configure(forward)
                 break
             except DtsError as exc:
+                if self.method == 'reverse_api' and exc.kind in REFUSALS and self.params['method'] == 'auto':
+                    return self.fall_back(forward, exc)
                 if not exc.ambiguous:
                     raise
                 if self.method == 'reverse_api' and not self.identifiable(forward):
@@ -417,6 +522,19 @@ class ReverseTask(object):
         job = self.client.describe_job(job_id, deadline=self.deadline)
         self.show(job)
         return job
+
+    def fall_back(self, forward, refusal):
+        if not self.configure_allowed():
+            raise DtsError('%s. With method auto, a refused CreateReverseDtsJob falls back to method configure, which needs '
+                           'source_password and destination_password (switchover_reverse.source_password and destination_password '
+                           'in the role): set them.' % str(refusal).rstrip('.'), kind='config', action=refusal.action, code=refusal.code)
+        self.result['fallback'] = str(refusal)
+        self.use('configure')
+        found = self.find(forward)
+        if found is not None:
+            self.show(found)
+            return found
+        return self.create(forward)
 
     def configure(self, forward):
         """CreateDtsInstance + ConfigureDtsJob (incremental only, endpoints swapped); the task ID."""
@@ -454,8 +572,12 @@ class ReverseTask(object):
         db_list = as_json(self.params['db_list']) if self.params['db_list'] else forward.raw.get('DbObject')
         if not db_list:
             raise DtsError('DTS task %s does not report its objects (DbObject): set db_list.' % forward.job_id, kind='config')
+        # autoStartModulesAfterConfig=none: configuring starts nothing, not even the precheck; the
+        # task waits for StartDtsJob, after the forward task is paused (developer-reference
+        # configure-dts-tasks-with-openapi, migrationreserved).
         params = dict(DtsInstanceId=instance_id, DtsJobName=self.reverse_name(forward), JobType='MIGRATION',
-                      StructureInitialization=False, DataInitialization=False, DataSynchronization=True, DbList=db_list)
+                      StructureInitialization=False, DataInitialization=False, DataSynchronization=True, DbList=db_list,
+                      Reserve=as_json({'autoStartModulesAfterConfig': 'none'}))
         if self.params['checkpoint']:
             params['Checkpoint'] = str(self.params['checkpoint'])
         sides = (('SourceEndpoint', 'DatabaseName', forward.destination, self.params['destination_user'], self.params['destination_password']),
@@ -481,7 +603,7 @@ class ReverseTask(object):
         reverse = self.find(forward, missing_ok=True)
         if reverse is None:
             return 'absent', 'absent'
-        before = job_state(reverse)
+        before = reverse_state(reverse)
         self.show(reverse)
         self.result.update(changed=True, released=True)
         if self.module.check_mode:
@@ -490,14 +612,29 @@ class ReverseTask(object):
             transition(self.client, reverse, 'StopDtsJob', deadline=self.deadline)
             if self.params['wait']:
                 self.show(self.wait_for(reverse.job_id, ('stopped', 'absent'), 'stopped'))
-        transition(self.client, reverse, 'DeleteDtsJob', deadline=self.deadline)
+        try:
+            transition(self.client, reverse, 'DeleteDtsJob', deadline=self.deadline)
+        except DtsError as exc:
+            # A released task may still be described as Finished (the Terraform provider treats
+            # Finished as deleted, reference dts-reverse-flow.md): releasing it again finds nothing.
+            if exc.kind != 'not_found':
+                raise
         if self.params['wait']:
-            self.wait_for(reverse.job_id, ('absent',), 'released')
+            self.wait_for(reverse.job_id, ('absent', 'stopped'), 'released')
             self.result['state'] = 'absent'
         else:
             current = self.client.find_job(reverse.job_id, deadline=self.deadline)
-            self.result['state'] = job_state(current)
+            self.result['state'] = reverse_state(current)
         return before, self.result['state']
+
+
+def reverse_state(job):
+    """job_state, with PreCheckPass read as paused: a reverse instance that passed its precheck
+    waits for its writer (the status DTS shows then is not documented)."""
+    state = job_state(job)
+    if state == 'not_started' and job is not None and (job.status or '').lower() == 'precheckpass':
+        return 'paused'
+    return state
 
 
 def validate(module):
@@ -513,12 +650,12 @@ def validate(module):
         module.fail_json(msg='poll_interval must be more than 0 seconds, got %g.' % params['poll_interval'])
     if params['checkpoint'] is not None and params['checkpoint'] <= 0:
         module.fail_json(msg='checkpoint must be a UNIX time in seconds, got %s.' % params['checkpoint'])
-    if params['method'] != 'configure':
-        misplaced = [name for name in CONFIGURE_ONLY if params[name] is not None]
+    if params['method'] == 'reverse_api':
+        misplaced = [name for name in CONFIGURE_ONLY + PASSWORDS if params[name] is not None]
         if misplaced:
-            module.fail_json(msg='%s only apply to method: configure.' % ', '.join(misplaced))
+            module.fail_json(msg='%s only apply to method: configure (or auto, which may fall back to it).' % ', '.join(misplaced))
     elif params['state'] == 'present':
-        missing = [name for name in ('source_password', 'destination_password') if not params[name]]
+        missing = [name for name in PASSWORDS if not params[name]]
         if missing:
             module.fail_json(msg='method: configure needs %s: DTS does not return the database passwords of the forward task.'
                              % ' and '.join(missing))
@@ -529,7 +666,7 @@ def main():
     argument_spec.update(
         job_id=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'absent']),
-        method=dict(type='str', default='reverse_api', choices=['reverse_api', 'configure']),
+        method=dict(type='str', default='auto', choices=['auto', 'reverse_api', 'configure']),
         reverse_job_id=dict(type='str'),
         start=dict(type='bool', default=True),
         checkpoint=dict(type='int'),

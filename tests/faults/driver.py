@@ -31,8 +31,8 @@ HOOK_SCRIPT = os.path.join(HERE, 'hooks', 'hook.py')
 HOOK_FILES = {'before': os.path.join(HERE, 'hooks', 'before.yml'), 'after': os.path.join(HERE, 'hooks', 'after.yml')}
 # The phases a rehearsal unit runs (accounts fence, catch-up proof, incremental task); the role
 # records run_full_migration, reopen_source and release_forward as skipped.
-PHASES = ('preflight', 'wait_undelayed', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward', 'reverse_task',
-          'switch_traffic')
+PHASES = ('preflight', 'wait_undelayed', 'arm_reverse', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward',
+          'start_reverse', 'switch_traffic')
 PROBE_TIMEOUT = 5
 
 
@@ -369,8 +369,16 @@ class FaultRehearsal(object):
         return target
 
     def reverse_tasks(self):
-        """Every reverse task ever created from the forward task (released ones too)."""
-        return [job for job in self.emulator.jobs(released=True) if getattr(job, 'reverse_of', None) == self.job_id]
+        """Every reverse task ever created from the forward task (released ones too): reverse
+        instances, and configured tasks from the forward task's destination to its source."""
+        forward = self.emulator.job(self.job_id)
+
+        def address(endpoint):
+            return (endpoint.get('Ip'), str(endpoint.get('Port')))
+
+        return [job for job in self.emulator.jobs(released=True) if job.job_id != self.job_id
+                and (getattr(job, 'reverse_of', None) == self.job_id
+                     or (address(job.source) == address(forward.destination) and address(job.destination) == address(forward.source)))]
 
     def fence_settings(self):
         """{side: {setting: value}}: what a fence changes, read from each server."""

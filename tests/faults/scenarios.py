@@ -17,9 +17,18 @@ from .driver import PHASES, FaultTestError
 # What keeps each phase's module busy long enough to be killed inside it: a slow answer to this
 # DTS action, or (catch_up) a replication that takes seconds, or (verify_sessions) nothing: the
 # module is killed as soon as it runs.
-SLOW_ACTIONS = {'wait_undelayed': 'DescribeDtsJobDetail', 'pause_forward': 'SuspendDtsJob', 'reverse_task': 'CreateReverseDtsJob'}
+SLOW_ACTIONS = {'wait_undelayed': 'DescribeDtsJobDetail', 'pause_forward': 'SuspendDtsJob'}
+# The reverse task's calls depend on its method: a reverse instance for MySQL, a configured
+# migration task for PostgreSQL and Redis.
+REVERSE_ACTIONS = {'arm_reverse': ('CreateReverseDtsJob', 'ConfigureDtsJob'), 'start_reverse': ('StartReverseWriter', 'StartDtsJob')}
 WAIT_MODULES = {'verify_sessions': 'db_sessions_quiesced', 'catch_up': 'db_caught_up'}
-DURING = ('wait_undelayed', 'verify_sessions', 'catch_up', 'pause_forward', 'reverse_task')
+DURING = ('wait_undelayed', 'arm_reverse', 'verify_sessions', 'catch_up', 'pause_forward', 'start_reverse')
+
+
+def slow_action(phase, engine):
+    if phase in REVERSE_ACTIONS:
+        return REVERSE_ACTIONS[phase][0 if engine == 'mysql' else 1]
+    return SLOW_ACTIONS.get(phase)
 
 
 def every_kill_point():
@@ -33,8 +42,8 @@ def every_kill_point():
 
 # Kill points of the shorter chain: the middle of each wait on the DTS side and of the catch-up,
 # the fence applied but not recorded, and the point of no return reached but not recorded.
-SOME_KILL_POINTS = ('during_wait_undelayed', 'after_fence', 'during_catch_up', 'during_pause_forward', 'during_reverse_task',
-                    'after_reverse_task', 'after_switch_traffic')
+SOME_KILL_POINTS = ('during_wait_undelayed', 'during_arm_reverse', 'after_fence', 'during_catch_up', 'during_pause_forward',
+                    'during_start_reverse', 'after_switch_traffic')
 
 
 class Outcome(object):
@@ -104,7 +113,7 @@ def kill_handler(point):
 
     def during(control):
         rehearsal = control.rehearsal
-        action = SLOW_ACTIONS.get(phase)
+        action = slow_action(phase, rehearsal.engine)
         seen = len(rehearsal.emulator.calls(action)) if action else 0
 
         def inside():
@@ -227,7 +236,8 @@ def emulator_restarts(rehearsal, phase='pause_forward', down_for=2.0):
     """The DTS emulator stops while the module of ``phase`` runs, and starts again from its state
     file ``down_for`` seconds later."""
     outcome = Outcome('DTS emulator restarts during %s' % phase.replace('_', ' '), rehearsal)
-    module = {'pause_forward': 'dts_task', 'wait_undelayed': 'dts_wait_undelayed', 'reverse_task': 'dts_reverse_task'}[phase]
+    module = {'pause_forward': 'dts_task', 'wait_undelayed': 'dts_wait_undelayed', 'arm_reverse': 'dts_reverse_task',
+              'start_reverse': 'dts_reverse_task'}[phase]
 
     def restart(control):
         rehearsal.release()

@@ -107,7 +107,7 @@ def test_dts_faults_at_every_call(engine, fresh, table):
 
 @pytest.mark.parametrize('engine, phase', [
     pytest.param(engine, phase, marks=full_only((engine, phase) != ('redis', 'pause_forward')), id='%s-%s' % (engine, phase))
-    for engine in ENGINES for phase in ('wait_undelayed', 'pause_forward', 'reverse_task')])
+    for engine in ENGINES for phase in ('wait_undelayed', 'pause_forward', 'start_reverse')])
 def test_emulator_restarts(engine, phase, fresh, table):
     """The DTS emulator stops while a DTS module runs and starts again from its state file: the run
     succeeds, or aborts cleanly."""

@@ -70,9 +70,11 @@ MODULE_CASES = [
     ('dts_task: finish an incremental task', 'dts_task', {'job_id': '{job}', 'state': 'finished'},
      'DTS task {job} migrates incrementally: it never finishes on its own. Use state: stopped to end it.'),
     # -- dts_reverse_task ------------------------------------------------------------------------
-    ('dts_reverse_task: name without configure', 'dts_reverse_task', {'job_id': '{paused}', 'name': 'x'}, 'name only apply to method: configure.'),
-    ('dts_reverse_task: configure options', 'dts_reverse_task', {'job_id': '{paused}', 'source_password': 'x', 'db_list': {'a': 1}},
-     'source_password, db_list only apply to method: configure.'),
+    ('dts_reverse_task: name with reverse_api', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'reverse_api', 'name': 'x'},
+     'name only apply to method: configure (or auto, which may fall back to it).'),
+    ('dts_reverse_task: configure options', 'dts_reverse_task',
+     {'job_id': '{paused}', 'method': 'reverse_api', 'source_password': 'x', 'db_list': {'a': 1}},
+     'db_list, source_password only apply to method: configure (or auto, which may fall back to it).'),
     ('dts_reverse_task: one password', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'configure', 'source_password': 'x'},
      'method: configure needs destination_password: DTS does not return the database passwords of the forward task.'),
     ('dts_reverse_task: no passwords', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'configure'},
@@ -81,12 +83,16 @@ MODULE_CASES = [
     ('dts_reverse_task: timeout < 0', 'dts_reverse_task', {'job_id': '{paused}', 'timeout': -1}, 'timeout must be 0 or more seconds, got -1.'),
     ('dts_reverse_task: poll_interval 0', 'dts_reverse_task', {'job_id': '{paused}', 'poll_interval': 0}, 'poll_interval must be more than 0 seconds, got 0.'),
     ('dts_reverse_task: unknown method', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'twoway'},
-     'value of method must be one of: reverse_api, configure, got: twoway'),
+     'value of method must be one of: auto, reverse_api, configure, got: twoway'),
     ('dts_reverse_task: empty job_id', 'dts_reverse_task', {'job_id': ''}, 'job_id must not be empty.'),
     ('dts_reverse_task: unknown task', 'dts_reverse_task', {'job_id': 'nosuchjob00001'}, 'DTS task nosuchjob00001 not found in region {region}.'),
-    ('dts_reverse_task: running forward task', 'dts_reverse_task', {'job_id': '{job}'},
-     'DTS task {job} is Migrating: pause it first (dtsops.switchover.dts_task with state paused). DTS creates a reverse task only for a '
-     'paused or finished task.'),
+    ('dts_reverse_task: paused forward task', 'dts_reverse_task', {'job_id': '{paused}', 'start': False},
+     'DTS task {paused} is Suspending: CreateReverseDtsJob needs the forward task running in incremental migration (create the reverse '
+     'task first, then pause the forward task, then start the writer). Use method configure to make a reverse task of a task in this state.'),
+    ('dts_reverse_task: start before the pause', 'dts_reverse_task', {'job_id': '{job}', 'method': 'configure', 'source_password': 'x',
+                                                                      'destination_password': 'y'},
+     'DTS task {job} is Migrating: pause it (dtsops.switchover.dts_task with state paused) before starting its reverse task. Both '
+     'running at once would replicate in both directions.'),
     ('dts_reverse_task: unknown reverse task', 'dts_reverse_task', {'job_id': '{paused}', 'reverse_job_id': 'nosuchjob00002'},
      'Reverse task nosuchjob00002 not found in region {region}.'),
     # -- the database options, shared by every db_* module --------------------------------------
@@ -209,8 +215,23 @@ ROLE_CASES = [
      '(phase paused). Resume a paused task deliberately (dtsops.switchover.dts_task state=running force=true) once you know why it is '
      'paused. Restored: nothing needed. The source runs the workload.'),
     ('role: configure without passwords', {'switchover_reverse': {'method': 'configure'}, 'switchover_traffic': TRAFFIC},
-     'Aborted {host} before the point of no return: Check that the reverse task can be configured: switchover_reverse.method=configure '
-     'needs switchover_reverse.source_password and destination_password. Restored: nothing needed. The source runs the workload.'),
+     "{host}: the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=configure), and "
+     "DTS does not return the databases' passwords: set switchover_reverse.source_password and switchover_reverse.destination_password."),
+    ('role: unknown reverse method', {'switchover_reverse': {'method': 'twoway'}},
+     '{host}: switchover_reverse.method is auto, reverse_api or configure (got twoway); switchover_reverse.arm is before_fence or '
+     'in_window (got before_fence); switchover_cutover is armed or fast (got armed).'),
+    ('role: unknown cut-over', {'switchover_cutover': 'now'},
+     '{host}: switchover_reverse.method is auto, reverse_api or configure (got auto); switchover_reverse.arm is before_fence or '
+     'in_window (got before_fence); switchover_cutover is armed or fast (got now).'),
+    ('role: fast cut-over armed in the window', {'switchover_cutover': 'fast', 'switchover_reverse': {'arm': 'in_window'}},
+     '{host}: switchover_cutover=fast starts the applications on the destination before the reverse task runs, so it needs a reverse '
+     'task created and prechecked before the fence (switchover_reverse.arm=before_fence), which only a reverse instance gives '
+     '(CreateReverseDtsJob: MySQL, SQL Server, MongoDB). This unit\'s reverse task is armed inside the window. Use switchover_cutover=armed.'),
+    ('role: reverse_api for PostgreSQL', {'switchover_reverse': {'method': 'reverse_api'},
+                                          'switchover_source': {'engine': 'postgresql', 'login_host': '127.0.0.1'}},
+     '{host}: switchover_reverse.method=reverse_api, but DTS creates reverse instances (CreateReverseDtsJob) only between two MySQL, two '
+     'SQL Server or two MongoDB databases, and this unit goes from postgresql to mysql. Set switchover_reverse.method to auto or configure '
+     '(with source_password and destination_password).'),
 ]
 
 SECRETS = {

@@ -119,8 +119,8 @@ def test_module_defaults_for_the_dts_group(emulator, dts_options, job):
                  'module_defaults': {'group/dtsops.switchover.dts': dts_options},
                  'tasks': [{'name': 'info', 'dtsops.switchover.dts_task_info': {'job_id': job.job_id}},
                            {'name': 'wait', 'dtsops.switchover.dts_wait_undelayed': {'job_id': job.job_id}},
-                           {'name': 'pause', 'dtsops.switchover.dts_task': {'job_id': job.job_id, 'state': 'paused'}},
-                           {'name': 'reverse', 'dtsops.switchover.dts_reverse_task': {'job_id': job.job_id, 'start': False}}]}]
+                           {'name': 'reverse', 'dtsops.switchover.dts_reverse_task': {'job_id': job.job_id, 'start': False}},
+                           {'name': 'pause', 'dtsops.switchover.dts_task': {'job_id': job.job_id, 'state': 'paused'}}]}]
     run = run_playbook(playbook, env=CLEAN)
     assert run.rc == 0, run
     assert run.task('reverse')['created'] is True

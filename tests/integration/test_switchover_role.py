@@ -114,6 +114,15 @@ def test_switchover_completes_and_arms_the_reverse_task(unit, emulator):
     reverse_id = record['data']['reverse_job_id']
     assert emulator.job(reverse_id).status.lower() == 'synchronizing'
     assert emulator.job(unit['job'].job_id).status == 'Suspending'
+    # The vendor's order: the reverse instance is created (and prechecked) while the forward task
+    # runs, before writes are fenced; inside the window only the pause and the writer start.
+    phases = record['phases']
+    assert phases['arm_reverse']['finished'] < phases['stop_traffic']['started'] < phases['fence']['started']
+    assert phases['pause_forward']['finished'] <= phases['start_reverse']['started'] < phases['switch_traffic']['started']
+    assert record['data']['reverse_method'] == 'reverse_api'
+    actions = [r['action'] for r in emulator.requests if r['action'] in ('CreateReverseDtsJob', 'SuspendDtsJob', 'StartReverseWriter')
+               and r['params'].get('DtsJobId') in (unit['job'].job_id, reverse_id)]
+    assert actions == ['CreateReverseDtsJob', 'SuspendDtsJob', 'StartReverseWriter']
 
     # Stray writes of the application to the old source are refused; the migration account works.
     assert not can_write(unit['app'])
@@ -154,20 +163,26 @@ def test_a_task_without_incremental_migration_runs_to_its_end_behind_the_fence(u
                            source={'ip': '127.0.0.1', 'port': mariadb.port, 'database': unit['app'].database},
                            destination={'ip': '127.0.0.1', 'port': mariadb.port, 'database': unit['destination_app'].database})
     unit['vars']['switchover_job_id'] = job.job_id
+    # Without incremental migration there is no reverse instance: method auto configures a task.
+    unit['vars']['switchover_reverse'] = {'source_password': 'src-pw', 'destination_password': 'dst-pw'}
     run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
     assert run.rc == 0, run
     record = journal(unit)
     statuses = dict((phase, entry['status']) for phase, entry in record['phases'].items())
-    assert statuses == {'preflight': 'done', 'wait_undelayed': 'skipped', 'stop_traffic': 'done', 'fence': 'done',
+    assert statuses == {'preflight': 'done', 'wait_undelayed': 'skipped', 'arm_reverse': 'done', 'stop_traffic': 'done', 'fence': 'done',
                         'verify_sessions': 'done', 'catch_up': 'skipped', 'run_full_migration': 'done', 'pause_forward': 'skipped',
-                        'reopen_source': 'skipped', 'reverse_task': 'done', 'switch_traffic': 'done', 'release_forward': 'skipped'}
+                        'reopen_source': 'skipped', 'start_reverse': 'done', 'switch_traffic': 'done', 'release_forward': 'skipped'}
     assert record['phases']['fence']['started'] < record['phases']['run_full_migration']['started']
     assert emulator.job(job.job_id).status == 'Finished'
-    assert emulator.job(record['data']['reverse_job_id']).status.lower() == 'synchronizing'
+    assert record['data']['reverse_method'] == 'configure'
+    assert record['phases']['start_reverse']['result']['precheck_in_window'] is True
+    assert emulator.job(record['data']['reverse_job_id']).status == 'Migrating'
 
 
-ABORT_PHASES = ['wait_undelayed', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward', 'reverse_task',
-                'switch_traffic']
+ABORT_PHASES = ['wait_undelayed', 'arm_reverse', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward',
+                'start_reverse', 'switch_traffic']
+# After the writer of the reverse instance started, DTS does not start the forward task again.
+WRITER_STARTED = ('start_reverse', 'switch_traffic')
 
 
 @pytest.mark.parametrize('phase', ABORT_PHASES)
@@ -183,10 +198,16 @@ def test_failure_before_the_point_of_no_return_aborts_cleanly(unit, emulator, tm
     assert record['outcome'] == 'aborted'
     assert record['point_of_no_return'] is None
     assert can_write(unit['app']), 'the source must take writes again after an abort'
-    assert emulator.job(unit['job'].job_id).status == 'Migrating', 'the forward task must run again'
+    if phase in WRITER_STARTED:
+        assert emulator.job(unit['job'].job_id).status == 'Suspending'
+        assert 'left paused: DTS does not resume a task after the writer of its reverse instance started' in run.stdout, run
+    else:
+        assert emulator.job(unit['job'].job_id).status == 'Migrating', 'the forward task must run again'
     assert reverse_tasks(emulator, unit) == [], 'the reverse task must be released'
-    if phase != 'wait_undelayed':
+    if phase not in ('wait_undelayed', 'arm_reverse'):
         assert traffic(unit)[-1] == 'start source %s' % unit['app'].database
+    else:
+        assert traffic(unit) == []
     assert record['data']['abort_reason'].endswith('injected failure')
 
 
@@ -383,3 +404,63 @@ def test_ansible_runner_publishes_the_artifacts(unit, tmp_path):
     assert artifacts['reverse_job_id']
     assert float(artifacts['write_unavailable_seconds']) > 0
     assert os.path.exists(artifacts['journal'])
+
+
+def test_fast_cut_over_moves_the_applications_right_after_the_catch_up_proof(unit, emulator):
+    unit['vars']['switchover_cutover'] = 'fast'
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc == 0, run
+    record = journal(unit)
+    phases = record['phases']
+    assert phases['catch_up']['finished'] <= phases['switch_traffic']['started']
+    assert record['point_of_no_return'] < phases['pause_forward']['started'] < phases['start_reverse']['started']
+    reverse_id = record['data']['reverse_job_id']
+    assert emulator.job(reverse_id).status.lower() == 'synchronizing'
+    # The writer replays the destination from the point of no return: the applications' first writes.
+    assert emulator.calls('StartReverseWriter')[-1]['params']['CheckPoint'] == str(int(record['point_of_no_return']))
+    assert traffic(unit)[-1] == 'start destination %s' % unit['destination_app'].database
+
+
+def test_arm_in_window_creates_the_reverse_task_behind_the_fence(unit, emulator):
+    unit['vars']['switchover_reverse'] = {'arm': 'in_window'}
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc == 0, run
+    phases = journal(unit)['phases']
+    assert phases['catch_up']['finished'] <= phases['arm_reverse']['started'] < phases['pause_forward']['started']
+
+
+def test_a_refused_reverse_instance_without_passwords_fails_before_the_fence(unit, emulator):
+    refusal = {'err_code': 'OperationDenied', 'err_message': 'The job type does not support reverse job.', 'http_status_code': 200}
+    emulator.add_fault(action='CreateReverseDtsJob', kind='business_error', job_id=unit['job'].job_id, **refusal)
+    run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
+    assert run.rc != 0
+    record = journal(unit)
+    assert record['outcome'] == 'aborted' and 'fence' not in record['phases'], run
+    assert 'falls back to method configure, which needs source_password and destination_password' in record['data']['abort_reason']
+    assert traffic(unit) == [] and can_write(unit['app'])
+    assert emulator.job(unit['job'].job_id).status == 'Migrating'
+    assert reverse_tasks(emulator, unit) == []
+
+
+def test_a_failed_precheck_of_the_reverse_task_aborts_before_anything_is_fenced(unit, emulator, tmp_path):
+    # The precheck is stretched so that it can be failed while the role waits for it.
+    unit['job'].durations['reverse_precheck'] = 60
+    inv_path = tmp_path / 'inventory.json'
+    inv_path.write_text(json.dumps(inventory({'unit1': unit['vars']})))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=BUILD_ROOT, ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
+    proc = subprocess.Popen([ANSIBLE_PLAYBOOK, '-i', str(inv_path), 'dtsops.switchover.switchover'], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        reverse = wait_for(lambda: reverse_tasks(emulator, unit), 'the reverse task to be created', timeout=120)[0]
+        emulator.fail_job(reverse.job_id, 'DTS-1020042: precheck failed: the source account lacks privileges.', status='PrecheckFailed')
+        output = proc.communicate(timeout=300)[0].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode != 0
+    record = journal(unit)
+    assert record['outcome'] == 'aborted' and 'fence' not in record['phases'] and 'stop_traffic' not in record['phases'], output
+    assert 'precheck failed: the source account lacks privileges' in record['data']['abort_reason']
+    assert emulator.job(unit['job'].job_id).status == 'Migrating'
+    assert reverse_tasks(emulator, unit) == [] and can_write(unit['app'])

@@ -23,8 +23,9 @@ FORWARD = Job.from_detail({
 
 
 @pytest.mark.parametrize('args, message', [
-    ({'name': 'x'}, 'name only apply to method: configure.'),
-    ({'destination_user': 'u', 'source_user': 'v'}, 'source_user, destination_user only apply to method: configure.'),
+    ({'method': 'reverse_api', 'name': 'x'}, 'name only apply to method: configure (or auto, which may fall back to it).'),
+    ({'method': 'reverse_api', 'destination_user': 'u', 'source_user': 'v'},
+     'source_user, destination_user only apply to method: configure (or auto, which may fall back to it).'),
     ({'method': 'configure', 'destination_password': 'x'},
      'method: configure needs source_password: DTS does not return the database passwords of the forward task.'),
     ({'checkpoint': -5}, 'checkpoint must be a UNIX time in seconds, got -5.'),
@@ -66,7 +67,7 @@ def test_configure_request_swaps_the_endpoints_for_incremental_only():
     assert params == {
         'DtsInstanceId': 'dtsinst1', 'DtsJobName': 'orders_reverse', 'JobType': 'MIGRATION', 'StructureInitialization': False,
         'DataInitialization': False, 'DataSynchronization': True, 'DbList': '{"shop":{"name":"shop","all":true}}',
-        'Checkpoint': '1700000000',
+        'Checkpoint': '1700000000', 'Reserve': '{"autoStartModulesAfterConfig":"none"}',
         'SourceEndpointInstanceType': 'RDS', 'SourceEndpointEngineName': 'MySQL', 'SourceEndpointInstanceID': 'rm-bp1dst',
         'SourceEndpointRegion': 'cn-shanghai', 'SourceEndpointIP': None, 'SourceEndpointPort': '3306', 'SourceEndpointUserName': 'dts_writer',
         'SourceEndpointPassword': 'dst-pw', 'SourceEndpointDatabaseName': None, 'SourceEndpointOracleSID': None,
@@ -95,3 +96,34 @@ def test_configure_needs_the_objects():
     task = dts_reverse_task.ReverseTask(Module(), client())
     with pytest.raises(DtsError, match='DTS task fwd1 does not report its objects \\(DbObject\\): set db_list.'):
         task.configure_params(forward, 'dtsinst1')
+
+
+def forward_of(engine, incremental=True):
+    raw = dict(FORWARD.raw, MigrationMode={'DataSynchronization': incremental})
+    raw['SourceEndpoint'] = dict(raw['SourceEndpoint'], EngineName=engine)
+    raw['DestinationEndpoint'] = dict(raw['DestinationEndpoint'], EngineName=engine)
+    return Job.from_detail(raw)
+
+
+@pytest.mark.parametrize('engine', ['MySQL', 'mysql', 'MSSQL', 'MongoDB'])
+def test_reverse_instances_serve_mysql_sql_server_and_mongodb(engine):
+    assert dts_reverse_task.reverse_api_unsupported(forward_of(engine)) is None
+
+
+@pytest.mark.parametrize('engine', ['PostgreSQL', 'Redis', 'Oracle', 'PolarDB', 'polardb_pg'])
+def test_other_engines_get_a_configured_task(engine):
+    assert dts_reverse_task.reverse_api_unsupported(forward_of(engine)) == (
+        'DTS creates reverse instances (CreateReverseDtsJob) only for MySQL, SQL Server and MongoDB, and task fwd1 migrates %s to %s'
+        % (engine, engine))
+
+
+def test_a_task_without_incremental_migration_gets_a_configured_task():
+    assert dts_reverse_task.reverse_api_unsupported(forward_of('MySQL', incremental=False)) == (
+        'task fwd1 has no incremental migration, and a reverse instance is created only during incremental migration')
+
+
+@pytest.mark.parametrize('status, state', [('PreCheckPass', 'paused'), ('Suspending', 'paused'), ('Prechecking', 'starting'),
+                                           ('NotStarted', 'not_started'), ('synchronizing', 'running'), ('Finished', 'stopped')])
+def test_a_reverse_instance_that_passed_its_precheck_waits_for_its_writer(status, state):
+    job = Job.from_detail({'DtsJobId': 'rev1', 'Status': status, 'DataSynchronizationStatus': {'Status': 'Catched'}})
+    assert dts_reverse_task.reverse_state(job) == state
