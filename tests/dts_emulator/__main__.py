@@ -10,7 +10,8 @@ The JSON config (every key optional)::
      "paused_delay": "grow", "reverse_delay": [[0, 0]],
      "jobs": [{"name": "orders", "status": "Migrating", "phase": "incremental", "delay": [[0, 20000], [10, 0]]}],
      "faults": [{"action": "DescribeDtsJobDetail", "kind": "throttle", "count": 2, "retry_after": 1}],
-     "replication": {"apply_latency": 0.0, "credentials": {"dts@127.0.0.1:3306": "..."}}}
+     "replication": {"apply_latency": 0.0, "credentials": {"dts@127.0.0.1:3306": "..."}},
+     "profile": "realistic", "latency_scale": 0.1, "released_status": "finished", "stale_reads": 0}
 
 With a state file that already exists, the jobs come from it and ``jobs`` is ignored.
 """
@@ -28,7 +29,8 @@ from .clock import ScaledClock
 from .emulator import Emulator
 
 CONFIG_KEYS = ('host', 'port', 'port_file', 'accounts', 'sts_tokens', 'region', 'jobs', 'faults', 'not_found_style', 'time_scale',
-               'state_file', 'durations', 'catched_threshold_ms', 'paused_delay', 'reverse_delay', 'replication')
+               'state_file', 'durations', 'catched_threshold_ms', 'paused_delay', 'reverse_delay', 'replication', 'profile',
+               'latency_scale', 'released_status', 'stale_reads')
 
 
 class ConfigError(Exception):
@@ -68,7 +70,9 @@ def build(config, log):
                         catched_threshold_ms=config.get('catched_threshold_ms', 0), paused_delay=config.get('paused_delay', 'grow'),
                         reverse_delay=config.get('reverse_delay'), time_scale=time_scale, state_file=state_file,
                         host=config.get('host', '127.0.0.1'), port=config.get('port', 0), log=log,
-                        replication=config.get('replication'))
+                        replication=config.get('replication'), profile=config.get('profile', 'fast'),
+                        latency_scale=config.get('latency_scale', 1.0), released_status=config.get('released_status', 'finished'),
+                        stale_reads=config.get('stale_reads', 0))
     for token in config.get('sts_tokens') or ():
         emulator.issue_sts_token(token['access_key_id'], token['secret'], token['token'], expired=token.get('expired', False))
     if saved_clock is not None:
@@ -116,8 +120,9 @@ def main(argv=None):
     try:
         if port_file:
             write_port_file(port_file, emulator.port)
-        sys.stderr.write('dts_emulator: listening on %s (region %s, %d job(s), time scale %s)\n'
-                         % (emulator.endpoint, emulator.region, len(emulator.jobs()), emulator.time_scale))
+        sys.stderr.write('dts_emulator: listening on %s (region %s, %d job(s), time scale %s, profile %s x %s)\n'
+                         % (emulator.endpoint, emulator.region, len(emulator.jobs()), emulator.time_scale, emulator.profile,
+                            emulator.latency_scale))
         sys.stderr.flush()
         while not stop.wait(0.5):
             pass

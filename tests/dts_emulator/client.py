@@ -46,6 +46,12 @@ class EmulatorClient(object):
     def fail_job(self, job_id, message, status='Failed'):
         return self.call('fail_job', job_id=job_id, message=message, status=status)
 
+    def set_status(self, job_id, status, reads=None):
+        return self.call('set_status', job_id=job_id, status=status, reads=reads)
+
+    def set_stale_reads(self, count):
+        return self.call('set_stale_reads', count=count)
+
     def replication_status(self, job_id):
         return self.call('replication_status', job_id=job_id)
 

@@ -16,6 +16,7 @@ from .auth import AuthError, Credentials, authenticate
 from .clock import ScaledClock
 from .faults import Faults
 from .jobs import JobModel
+from .profiles import profile_settings
 
 CONTROL_PREFIX = '/_emulator/'
 JSON_TYPE = 'application/json;charset=utf-8'
@@ -113,11 +114,18 @@ class Emulator(object):
     ``load_state()``. ``log``: a stream that gets one line per API request. ``replication``: tasks
     between local MariaDB, PostgreSQL or Redis servers replicate for real (True, or the options
     of :class:`dts_emulator.replication.ReplicationManager`: ``credentials``, ``apply_latency``).
+    ``profile``: the latency profile, ``'fast'`` or ``'realistic'`` (profiles.py; ``durations`` override its
+    values), every duration and the API latency multiplied by ``latency_scale``. ``released_status``
+    (``'finished'`` or ``'not_found'``) and ``stale_reads``: see api.Api.
     """
 
     def __init__(self, accounts=None, region='cn-hangzhou', clock=None, not_found_style='business', durations=None,
                  catched_threshold_ms=0, paused_delay='grow', reverse_delay=None, time_scale=1.0, state_file=None,
-                 host='127.0.0.1', port=0, log=None, replication=None):
+                 host='127.0.0.1', port=0, log=None, replication=None, profile='fast', latency_scale=1.0,
+                 released_status='finished', stale_reads=0):
+        self.profile = profile
+        self.latency_scale = float(latency_scale)
+        durations, self.api_latency = profile_settings(profile, latency_scale, durations)
         self.region = region
         self.time_scale = float(time_scale)
         self.clock = clock if clock is not None else ScaledClock(self.time_scale)
@@ -128,7 +136,7 @@ class Emulator(object):
         self.log = log
         self.model = JobModel(self._now, region, durations=durations, catched_threshold_ms=catched_threshold_ms,
                               paused_delay=paused_delay, reverse_delay=reverse_delay, on_change=self.save_state)
-        self.api = dts_api.Api(self.model, not_found_style=not_found_style)
+        self.api = dts_api.Api(self.model, not_found_style=not_found_style, released_status=released_status, stale_reads=stale_reads)
         self.faults = Faults(dts_api.ACTIONS)
         self._requests = []
         self._requests_lock = threading.Lock()
@@ -239,6 +247,22 @@ class Emulator(object):
     def fail_job(self, job_id, message, status='Failed'):
         self.model.fail(self.job(job_id), message, status=status)
         return self.job(job_id)
+
+    def set_status(self, job_id, status, reads=None):
+        """Make the task report ``status`` (Retrying, Modifying, Locked, Upgrade, Downgrade or PreCheckPass:
+        documented values the task model does not reach by itself) to its next ``reads`` DescribeDtsJobDetail /
+        DescribeDtsJobs reads (None: until ``set_status(job_id, None)``). Only what is reported changes; a
+        ``Locked`` task also refuses every operation meanwhile."""
+        self.model.set_status(self.job(job_id), status, reads=reads)
+        return self.job(job_id)
+
+    def set_stale_reads(self, count):
+        """From now on, after each action that changes a task, its next ``count`` reads answer as before the
+        action (0: off)."""
+        if int(count) < 0:
+            raise ValueError('count must be a number >= 0, got %r' % (count,))
+        self.api.stale_reads = int(count)
+        return {'stale_reads': self.api.stale_reads}
 
     def replication_status(self, job_id):
         """Where the replication of a task stands (see ``replication``): position, applied, queued,
@@ -388,6 +412,9 @@ class Emulator(object):
                                           http_status_code=fault.details['http_status_code'], job_id=params.get('DtsJobId')), fault
         elif kind == 'bad_json':
             return dts_api.Response(200, fault.details['body'].encode('utf-8'), code='bad_json'), fault
+        if self.api_latency:
+            # The profile's answer time; the action takes effect at its end.
+            self._stopping.wait(self.api_latency)
         return self.api.handle(action, params), fault
 
     # -- control over HTTP --------------------------------------------------------------------
@@ -413,6 +440,8 @@ class Emulator(object):
             'jobs': lambda released=False: [job.to_dict() for job in self.jobs(released=released)],
             'set_delay': lambda job_id, profile: self.set_delay(job_id, profile).to_dict(),
             'fail_job': lambda job_id, message, status='Failed': self.fail_job(job_id, message, status=status).to_dict(),
+            'set_status': lambda job_id, status, reads=None: self.set_status(job_id, status, reads=reads).to_dict(),
+            'set_stale_reads': self.set_stale_reads,
             'replication_status': self.replication_status,
             'add_fault': lambda **kw: self.add_fault(**kw).to_dict(),
             'clear_faults': lambda: {'cleared': self.clear_faults()},
@@ -421,7 +450,9 @@ class Emulator(object):
             'calls': lambda action=None: self.calls(action),
             'reset_requests': lambda: {'reset': self.reset_requests()},
             'issue_sts_token': lambda access_key_id, secret, token, expired=False: self.issue_sts_token(access_key_id, secret, token, expired) or {},
-            'status': lambda: {'endpoint': self.endpoint, 'region': self.region, 'time': self.clock(), 'jobs': len(self.jobs())},
+            'status': lambda: {'endpoint': self.endpoint, 'region': self.region, 'time': self.clock(), 'jobs': len(self.jobs()),
+                               'profile': self.profile, 'latency_scale': self.latency_scale, 'durations': dict(self.model.durations),
+                               'api_latency': self.api_latency},
         }
         if operation not in operations:
             raise KeyError('control operation %r (known: %s)' % (operation, ', '.join(sorted(operations))))

@@ -19,11 +19,22 @@ import time
 
 from .delay import DelaySource, delay_source
 
-TIMED_STAGES = ('precheck', 'structure', 'full')
+TIMED_STAGES = ('precheck', 'precheck_pass', 'structure', 'full')
 RUNNING_STAGES = ('structure', 'full', 'incremental')
-STAGE_ORDER = ('not_configured', 'not_started', 'precheck', 'structure', 'full', 'incremental', 'finished')
+STAGE_ORDER = ('not_configured', 'not_started', 'precheck', 'precheck_pass', 'structure', 'full', 'incremental', 'finished')
 FAILED_STATUSES = ('Failed', 'MigrationFailed', 'PrecheckFailed', 'InitializeFailed')
-DEFAULT_DURATIONS = {'precheck': 1.0, 'structure': 1.0, 'full': 2.0, 'reverse_precheck': 1.0}
+# precheck_pass: how long PreCheckPass shows before the next module starts; pause, resume, writer:
+# SuspendDtsJob -> Suspending, StartDtsJob (paused) -> running, StartReverseWriter -> running.
+# These are the ``fast`` profile's values (profiles.py holds the others).
+DEFAULT_DURATIONS = {'precheck': 1.0, 'structure': 1.0, 'full': 2.0, 'reverse_precheck': 1.0, 'precheck_pass': 0.0,
+                     'pause': 0.0, 'resume': 0.0, 'writer': 0.0}
+# Statuses a test can make a task report through the control API (emu.set_status): documented
+# DescribeDtsJobDetail values the task model never reaches by itself.
+INJECTABLE_STATUSES = ('Retrying', 'Modifying', 'Locked', 'Upgrade', 'Downgrade', 'PreCheckPass')
+# CreateReverseDtsJob exists for these engines only, both sides of one engine [doc]:
+# help.aliyun.com/en/dts/use-cases/use-the-reverse-task-creating-feature,
+# alibabacloud.com/help/en/dts/user-guide/create-a-reverse-instance, alibabacloud.com/help/doc-detail/2638760.html
+REVERSE_ENGINES = {'mysql': 'MySQL', 'sqlserver': 'SQL Server', 'mssql': 'SQL Server', 'mongodb': 'MongoDB'}
 PAUSED_DELAY_MODES = ('grow', 'freeze')
 JOB_TYPES = ('MIGRATION', 'SYNC')
 
@@ -67,6 +78,12 @@ def endpoint(spec, region):
     if result.get('Port') is not None:
         result['Port'] = str(result['Port'])
     return {key: value for key, value in result.items() if value is not None}
+
+
+def engine_family(endpoint_spec):
+    """The engine of an endpoint as CreateReverseDtsJob knows it ('MySQL', 'SQL Server', 'MongoDB'), or None."""
+    name = str(endpoint_spec.get('EngineName') or '').lower().replace(' ', '').replace('_', '')
+    return REVERSE_ENGINES.get(name)
 
 
 def _without_password(spec):
@@ -134,11 +151,21 @@ class Job(object):
         self._boot_time = None
         self._finished_at = None
         self._last_update = self.created_at
+        # A transition that takes time: [kind, due time, checkpoint] with kind pause, resume or writer.
+        self._pending = None
+        # set_status(): [status, reads left or None]; stale reads: [detail, list item, reads left].
+        self._injected = None
+        self._stale = None
 
     # -- state machine ------------------------------------------------------------------------
 
     def _next_stage(self, stage):
-        following = {'precheck': ('structure', 'full', 'incremental'), 'structure': ('full', 'incremental'), 'full': ('incremental',)}
+        if stage == 'precheck' and not self.reverse_of:
+            # A passed precheck shows PreCheckPass before the next module starts (the Terraform
+            # provider waits for it after ConfigureDtsJob). A reverse task goes on capturing.
+            return 'precheck_pass'
+        following = {'precheck': ('structure', 'full', 'incremental'), 'precheck_pass': ('structure', 'full', 'incremental'),
+                     'structure': ('full', 'incremental'), 'full': ('incremental',)}
         for candidate in following[stage]:
             if getattr(self, candidate):
                 return candidate
@@ -159,13 +186,24 @@ class Job(object):
         elif stage == 'finished':
             self._finished_at = at
 
+    def _stage_end(self):
+        """When the current timed stage ends (None: it is not timed, or it is paused)."""
+        if self._paused_at is not None or self._stage not in TIMED_STAGES:
+            return None
+        key = 'reverse_precheck' if self._stage == 'precheck' and self.reverse_of else self._stage
+        return self._stage_started + self.durations[key]
+
     def _advance(self, now):
-        while not self.released and self._paused_at is None and self._stage in TIMED_STAGES:
-            key = 'reverse_precheck' if self._stage == 'precheck' and self.reverse_of else self._stage
-            end = self._stage_started + self.durations[key]
-            if now < end:
+        # Stage ends and pending transitions are applied in time order, each at its exact time.
+        while not self.released:
+            end = self._stage_end()
+            due = self._pending[1] if self._pending is not None and self._pending[1] <= now else None
+            if due is not None and (end is None or due <= end):
+                self._complete_pending()
+            elif end is not None and end <= now:
+                self._enter(self._next_stage(self._stage), end)
+            else:
                 break
-            self._enter(self._next_stage(self._stage), end)
         if self._stage == 'incremental' and self._paused_at is None:
             delay = self._running_delay(now)
             checkpoint = self.delay_source.checkpoint(self, now, delay)
@@ -214,6 +252,22 @@ class Job(object):
         if self._stage == 'incremental':
             self.delay_source.resumed(self, now)
 
+    def _complete_pending(self):
+        kind, due, checkpoint = self._pending
+        self._pending = None
+        if kind == 'pause':
+            self._pause(due)
+        elif kind == 'resume':
+            self._resume(due)
+        else:
+            self._start_writer(due, checkpoint)
+
+    def _transition(self, kind, now, checkpoint=None):
+        """Pause, resume or start the writer after the profile's duration (at once when it is 0)."""
+        self._pending = [kind, now + self.durations[kind], checkpoint]
+        self._last_update = now
+        self._advance(now)
+
     def _start_writer(self, now, checkpoint):
         self.writer_started = True
         self._stage_started = now
@@ -224,6 +278,7 @@ class Job(object):
         self.delay_source.started(self, now)
 
     def _fail(self, now, status, message):
+        self._pending = None
         if self._stage == 'incremental' and self._paused_at is None:
             self.delay_source.paused(self, now)
         self._failed_in = 'precheck' if status == 'PrecheckFailed' else self._stage
@@ -250,6 +305,7 @@ class Job(object):
         self._last_update = now
 
     def _finish(self, now):
+        self._pending = None
         if self._stage == 'incremental' and self._paused_at is None:
             self.delay_source.stopped(self, now)
         self._paused_at = None
@@ -307,7 +363,8 @@ class Job(object):
             return self._failed_status
         if stage in RUNNING_STAGES and self._paused_at is not None:
             return 'Suspending'
-        simple = {'not_configured': 'NotConfigured', 'not_started': 'NotStarted', 'precheck': 'Prechecking', 'finished': 'Finished'}
+        simple = {'not_configured': 'NotConfigured', 'not_started': 'NotStarted', 'precheck': 'Prechecking', 'precheck_pass': 'PreCheckPass',
+                  'finished': 'Finished'}
         if stage in simple:
             return simple[stage]
         if self.job_type == 'MIGRATION':
@@ -360,6 +417,7 @@ class Job(object):
                 'reverse_of': self.reverse_of, 'reverse_job_ids': list(self.reverse_job_ids),
                 'writer_started': self.writer_started, 'writer_checkpoint': self.writer_checkpoint,
                 'params': dict(self.params), 'created_at': self.created_at,
+                'pending': self._pending[0] if self._pending else None, 'injected_status': self._injected[0] if self._injected else None,
             }
         return self._view(snapshot)
 
@@ -372,7 +430,7 @@ class Job(object):
                      'source', 'destination', 'created_at', 'reverse_of', 'db_object', 'reserved', 'pay_type', 'job_class',
                      'released', 'writer_started', 'writer_checkpoint', 'reverse_job_ids', 'reverse_delay',
                      '_stage', '_stage_started', '_paused_at', '_delay_at_pause', '_failed_status', '_failed_in', '_failed_at',
-                     '_error_message', '_checkpoint', '_boot_time', '_finished_at', '_last_update')
+                     '_error_message', '_checkpoint', '_boot_time', '_finished_at', '_last_update', '_pending')
 
     def to_state(self):
         state = {field: getattr(self, field) for field in self._STATE_FIELDS}
@@ -394,6 +452,8 @@ class Job(object):
                 setattr(job, field, state[field])
         job.params = dict(state.get('params') or {})
         job._reached = set(state.get('_reached') or ())
+        # A state file written before a duration existed gets the emulator's value for it.
+        job.durations = dict(model.durations, **(state.get('durations') or {}))
         return job
 
 
@@ -436,14 +496,14 @@ class JobModel(object):
             job._advance(self.clock())
             return job
 
-    def find(self, job_id=None, instance_id=None):
+    def find(self, job_id=None, instance_id=None, include_released=False):
         """The live task named by DtsJobId, or by DtsInstanceId when no job id is given."""
         with self.lock:
             if job_id:
-                return self.get(job_id)
+                return self.get(job_id, include_released=include_released)
             if instance_id:
                 for job in self._jobs.values():
-                    if job.instance_id == instance_id and not job.released:
+                    if job.instance_id == instance_id and (include_released or not job.released):
                         job._advance(self.clock())
                         return job
             raise JobNotFound(job_id or instance_id)
@@ -531,11 +591,29 @@ class JobModel(object):
         job._last_update = self.clock()
         self.changed()
 
+    @staticmethod
+    def _check_not_locked(job):
+        if job._injected and job._injected[0] == 'Locked':
+            raise JobError('OperationDenied.JobStatus', 'The task %s is Locked; no operation is allowed until it is unlocked.' % job.job_id)
+
+    def _writer_started_on_reverse(self, forward):
+        """The reverse task of ``forward`` whose writer started (even if released since), or None."""
+        for job_id in forward.reverse_job_ids:
+            reverse = self._jobs.get(job_id)
+            if reverse is not None and (reverse.writer_started or (reverse._pending and reverse._pending[0] == 'writer')):
+                return reverse
+        return None
+
     def start(self, job):
         with self.lock:
             now = self.clock()
             job._advance(now)
+            self._check_not_locked(job)
             stage = job._stage
+            if job._pending and job._pending[0] == 'pause':
+                raise JobError('OperationDenied.JobStatus', 'The task %s is being paused; start it once it is Suspending.' % job.job_id)
+            if job._pending:
+                return False  # already starting
             if stage == 'not_configured':
                 raise JobError('OperationDenied.JobStatus', 'The task %s is not configured yet: call ConfigureDtsJob first.' % job.job_id)
             if stage == 'finished':
@@ -548,7 +626,14 @@ class JobModel(object):
                 if not job.writer_started:
                     raise JobError('OperationDenied.ReverseWriterNotStarted',
                                    'The writer of reverse task %s has not started: call StartReverseWriter.' % job.job_id)
-                job._resume(now)
+                reverse = self._writer_started_on_reverse(job)
+                if reverse is not None:
+                    # "After the reverse task is started, the original task cannot be directly started"
+                    # (help.aliyun.com/en/dts/use-cases/use-the-reverse-task-creating-feature). The code is our choice.
+                    raise JobError('OperationDenied.ReverseJobStarted',
+                                   'The task %s cannot be started again: the writer of its reverse task %s has started.'
+                                   % (job.job_id, reverse.job_id))
+                job._transition('resume', now)
             else:
                 return False  # already running
         self._changed_job(job)
@@ -558,12 +643,17 @@ class JobModel(object):
         with self.lock:
             now = self.clock()
             job._advance(now)
+            self._check_not_locked(job)
+            if job._pending and job._pending[0] == 'pause':
+                return False
+            if job._pending:
+                raise JobError('OperationDenied.JobStatus', 'The task %s is being started; pause it once it runs.' % job.job_id)
             if job._paused_at is not None:
                 return False
             if job._stage not in RUNNING_STAGES:
                 raise JobError('OperationDenied.JobStatus', 'The task %s is %s; only a running task (Migrating or Synchronizing) can be paused.'
                                % (job.job_id, job._status(detail=True)))
-            job._pause(now)
+            job._transition('pause', now)
         self._changed_job(job)
         return True
 
@@ -581,8 +671,11 @@ class JobModel(object):
         with self.lock:
             now = self.clock()
             job._advance(now)
+            if job.released:
+                return  # a released task that is still visible as Finished (released_status='finished')
             if job._stage == 'incremental' and job._paused_at is None:
                 job.delay_source.stopped(job, now)
+            job._pending = None
             job.released = True
         self._changed_job(job)
 
@@ -605,13 +698,35 @@ class JobModel(object):
         self._changed_job(job)
 
     def create_reverse(self, forward):
+        """CreateReverseDtsJob as documented (alibabacloud.com/help/doc-detail/2638760.html, "How it works";
+        alibabacloud.com/help/en/dts/developer-reference/api-createreversedtsjob): on a forward task that runs with
+        incremental sync in progress, one reverse task per forward task, MySQL/SQL Server/MongoDB only. The reverse
+        task prechecks at once, then captures with its writer stopped (Suspending) until StartReverseWriter.
+        The error codes are our choice: the docs name none for these refusals."""
         with self.lock:
             now = self.clock()
             forward._advance(now)
-            if not (forward._stage == 'finished' or (forward._paused_at is not None and forward._stage in RUNNING_STAGES)):
+            self._check_not_locked(forward)
+            engines = (engine_family(forward.source), engine_family(forward.destination))
+            if engines[0] is None or engines[0] != engines[1]:
+                raise JobError('OperationDenied.ReverseJobNotSupported',
+                               'The task %s replicates %s to %s; reverse tasks (CreateReverseDtsJob) exist only for MySQL, SQL Server and '
+                               'MongoDB. Create an incremental-only task from the destination to the source instead '
+                               '(CreateDtsInstance + ConfigureDtsJob).' % (forward.job_id, forward.source.get('EngineName'),
+                                                                           forward.destination.get('EngineName')))
+            if forward._stage != 'incremental' or forward._paused_at is not None or forward._pending is not None:
+                state = forward._status(detail=True)
+                if forward._pending is not None:
+                    state += ', being paused'
+                elif forward._stage in ('structure', 'full') and forward._paused_at is None:
+                    state += ', %s phase' % forward._stage
                 raise JobError('OperationDenied.JobStatus',
-                               'The task %s is %s; a reverse task can be created only when the forward task is paused (Suspending) or Finished.'
-                               % (forward.job_id, forward._status(detail=True)))
+                               'The task %s is %s; a reverse task can be created only while the forward task runs with incremental '
+                               'synchronization in progress.' % (forward.job_id, state))
+            existing = [job_id for job_id in forward.reverse_job_ids if not self._jobs[job_id].released]
+            if existing:
+                raise JobError('OperationDenied.ReverseJobExists',
+                               'The task %s already has the reverse task %s; a task has one reverse task.' % (forward.job_id, existing[0]))
             job_id = new_id()
             reverse_delay = forward.delay_source.reverse_source(forward)
             if reverse_delay is None:
@@ -634,15 +749,25 @@ class JobModel(object):
             job._advance(now)
             if job.reverse_of is None:
                 raise JobError('OperationDenied.NotReverseJob', 'The task %s is not a reverse task created by CreateReverseDtsJob.' % job.job_id)
-            if job._paused_at is None or job._stage != 'incremental':
+            self._check_not_locked(job)
+            if job._paused_at is None or job._stage != 'incremental' or job._pending is not None:
                 raise JobError('OperationDenied.JobStatus', 'The reverse task %s is %s; StartReverseWriter needs it paused (Suspending).'
-                               % (job.job_id, job._status(detail=True)))
+                               % (job.job_id, job._status(detail=True) + (', its writer starting' if job._pending else '')))
+            forward = self._jobs.get(job.reverse_of)
+            if forward is not None and not forward.released:
+                forward._advance(now)
+                if forward._stage in ('precheck', 'precheck_pass') + RUNNING_STAGES and forward._paused_at is None:
+                    # "Starting it while the forward task runs can cause data inconsistency or instance failure"
+                    # (alibabacloud.com/help/doc-detail/2638760.html); the writer needs the forward task paused.
+                    raise JobError('OperationDenied.JobStatus',
+                                   'The forward task %s is %s; pause it (SuspendDtsJob, until it is Suspending) before StartReverseWriter.'
+                                   % (forward.job_id, forward._status(detail=True) + (', being paused' if forward._pending else '')))
             job.writer_checkpoint = checkpoint
             start = None
             if checkpoint is not None:
                 # The docs disagree on the unit (seconds vs milliseconds): accept both.
                 start = int(checkpoint) // 1000 if int(checkpoint) > 10 ** 11 else int(checkpoint)
-            job._start_writer(now, start)
+            job._transition('writer', now, start)
         self._changed_job(job)
 
     def create_instance(self, params):
@@ -687,7 +812,24 @@ class JobModel(object):
             job._last_update = now
             if self.source_for is not None:
                 job.delay_source = self.source_for(job) or job.delay_source
+            if 'CreateDtsInstance' in job.params and fields.get('auto_start', 'all') == 'all':
+                # Instance bought first: Reserve autoStartModulesAfterConfig 'all' (the default) starts the precheck
+                # and, once it passes, every later module; 'none' waits for StartDtsJob
+                # (alibabacloud.com/help/en/dts/developer-reference/configure-dts-tasks-with-openapi; .../migrationreserved).
+                # Configured first, the task waits for CreateDtsInstance AutoStart=true.
+                job._begin(now, job.params.get('Checkpoint') or None)
         self.changed()
+        return job
+
+    def set_status(self, job, status, reads=None):
+        """Make the task report ``status`` (one of INJECTABLE_STATUSES) to the next ``reads`` reads
+        (None: until set_status(job, None)); ``Locked`` also refuses every operation meanwhile."""
+        if status is not None and status not in INJECTABLE_STATUSES:
+            raise ValueError('status must be one of %s (or None to clear), got %r' % (', '.join(INJECTABLE_STATUSES), status))
+        if reads is not None and int(reads) < 1:
+            raise ValueError('reads must be a number >= 1 (or None: until cleared), got %r' % (reads,))
+        with self.lock:
+            job._injected = [status, None if reads is None else int(reads)] if status else None
         return job
 
     # -- persistence --------------------------------------------------------------------------

@@ -36,7 +36,7 @@ ENGINES = {'mysql': 'mysql', 'mariadb': 'mysql', 'polardb': 'mysql', 'postgresql
            'pgsql': 'postgresql', 'redis': 'redis'}
 LOCAL_HOSTS = ('127.0.0.1', 'localhost', '::1')
 # Stages in which a task reads its source (a task that never started, failed or finished does not).
-CAPTURING_STAGES = ('precheck', 'structure', 'full', 'incremental')
+CAPTURING_STAGES = ('precheck', 'precheck_pass', 'structure', 'full', 'incremental')
 MASKED = '******'
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from alibabacloud_dts20200101 import models as dts_models
 
-from emulator_sdk import REGION, raw, sdk
+from emulator_sdk import REGION, detail, raw, sdk
 
 
 def test_describe_dts_job_detail_typed_and_raw(emu, client):
@@ -81,26 +81,25 @@ def test_control_actions_bool_envelope(emu, client, action, method, request_clas
     assert body.success is True and body.http_status_code == 200 and body.request_id
     status, raw_body = raw(client, action, {'DtsJobId': job.job_id})
     assert status == 200
-    if action == 'DeleteDtsJob':  # the second delete finds nothing
-        assert raw_body['Success'] is False and raw_body['ErrCode'] == 'InvalidJobId'
+    if action == 'DeleteDtsJob':  # a released task still shows as Finished (released_status='finished'): deleting it again succeeds
+        assert raw_body['Success'] is True and detail(client, job.job_id).status == 'Finished'
     else:
         assert raw_body['Success'] is True and raw_body['HttpStatusCode'] == 200
 
 
 def test_create_reverse_and_start_writer_string_envelopes(emu, client):
-    forward = emu.add_job(status='Suspending')
+    forward = emu.add_job(status='Migrating', phase='incremental')
     body = client.create_reverse_dts_job(dts_models.CreateReverseDtsJobRequest(dts_job_id=forward.job_id)).body
     assert body.success == 'true' and body.http_status_code == '200'
     assert body.dts_job_id != forward.job_id and body.dts_instance_id
-    emu.clock.advance(4)
-    writer = client.start_reverse_writer(dts_models.StartReverseWriterRequest(dts_job_id=body.dts_job_id)).body
-    assert writer.success == 'true' and writer.request_id
-
     second = raw(client, 'CreateReverseDtsJob', {'DtsJobId': forward.job_id})[1]
-    assert second['Success'] == 'true' and second['HttpStatusCode'] == '200'
+    assert second['Success'] == 'false' and second['HttpStatusCode'] == '403' and second['ErrCode'] == 'OperationDenied.ReverseJobExists'
     emu.clock.advance(4)
-    writer_raw = raw(client, 'StartReverseWriter', {'DtsJobId': second['DtsJobId']})[1]
-    assert writer_raw['Success'] == 'true' and 'HttpStatusCode' not in writer_raw
+    refused = raw(client, 'StartReverseWriter', {'DtsJobId': body.dts_job_id})[1]
+    assert refused['Success'] == 'false' and 'HttpStatusCode' not in refused and refused['ErrCode'] == 'OperationDenied.JobStatus'
+    client.suspend_dts_job(dts_models.SuspendDtsJobRequest(dts_job_id=forward.job_id))
+    writer_raw = raw(client, 'StartReverseWriter', {'DtsJobId': body.dts_job_id})[1]
+    assert writer_raw['Success'] == 'true' and 'HttpStatusCode' not in writer_raw and writer_raw['RequestId']
 
 
 def test_create_instance_and_configure_string_envelopes(emu, client):
@@ -117,7 +116,8 @@ def test_create_instance_and_configure_string_envelopes(emu, client):
     assert status == 200
     assert configured['Success'] == 'true' and configured['HttpStatusCode'] == '200'
     assert (configured['DtsJobId'], configured['DtsInstanceId']) == (created.job_id, created.instance_id)
-    assert emu.job(created.job_id).status == 'NotStarted'
+    # Bought first, no Reserve: autoStartModulesAfterConfig defaults to all, the precheck starts.
+    assert emu.job(created.job_id).status == 'Prechecking'
 
 
 def test_sdk_sends_capitalised_booleans_and_body_params(emu, client):

@@ -56,7 +56,10 @@ def test_sts_token_over_http(emu, control):
 
 def test_status(emu, control, clock):
     emu.add_job()
-    assert control.status() == {'endpoint': emu.endpoint, 'region': 'cn-hangzhou', 'time': clock(), 'jobs': 1}
+    status = control.status()
+    assert status == {'endpoint': emu.endpoint, 'region': 'cn-hangzhou', 'time': clock(), 'jobs': 1, 'profile': 'fast', 'latency_scale': 1.0,
+                      'durations': status['durations'], 'api_latency': 0.0}
+    assert status['durations']['reverse_precheck'] == 4 and status['durations']['pause'] == 0
 
 
 @pytest.mark.parametrize('operation, arguments, message', [

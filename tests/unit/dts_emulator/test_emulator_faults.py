@@ -91,7 +91,7 @@ def test_drop_after_applies_then_closes(emu, client, job):
 
 
 def test_drop_after_on_create_reverse_creates_the_task(emu, client):
-    forward = emu.add_job(status='Suspending')
+    forward = emu.add_job(status='Migrating', phase='incremental')
     emu.add_fault('CreateReverseDtsJob', 'drop_after')
     with pytest.raises(UnretryableException):
         client.create_reverse_dts_job(dts_models.CreateReverseDtsJobRequest(dts_job_id=forward.job_id))
@@ -109,7 +109,7 @@ def test_business_error_is_success_false_without_exception(emu, client, job):
 
 
 def test_business_error_on_a_string_action(emu, client):
-    forward = emu.add_job(status='Suspending')
+    forward = emu.add_job(status='Migrating', phase='incremental')
     emu.add_fault('CreateReverseDtsJob', 'business_error')
     body = client.create_reverse_dts_job(dts_models.CreateReverseDtsJobRequest(dts_job_id=forward.job_id)).body
     assert body.success == 'false' and body.err_code == 'InternalError'

@@ -181,12 +181,32 @@ def test_stop_finishes_and_delete_releases(emu, client):
     assert client.stop_dts_job(dts_models.StopDtsJobRequest(dts_job_id=job.job_id)).body.success is True
 
     assert client.delete_dts_job(dts_models.DeleteDtsJobRequest(dts_job_id=job.job_id)).body.success is True
+    # released_status='finished' (the default): still visible, as Finished, and deleting it again changes nothing.
     gone = detail(client, job.job_id)
-    assert gone.success is False and gone.err_code == 'InvalidJobId'
+    assert gone.success is True and gone.status == 'Finished' and gone.data_synchronization_status.status == 'Finished'
+    listed = client.describe_dts_jobs(dts_models.DescribeDtsJobsRequest(dts_job_id=job.job_id)).body.dts_job_list
+    assert [(item.dts_job_id, item.status) for item in listed] == [(job.job_id, 'Finished')]
+    assert client.delete_dts_job(dts_models.DeleteDtsJobRequest(dts_job_id=job.job_id)).body.success is True
+    refused = client.start_dts_job(dts_models.StartDtsJobRequest(dts_job_id=job.job_id)).body
+    assert refused.success is False and refused.err_code == 'InvalidJobId'
     assert emu.job(job.job_id).released is True and emu.job(job.job_id).status == 'Released'
     assert job.job_id not in [other.job_id for other in emu.jobs()]
     assert job.job_id in [other.job_id for other in emu.jobs(released=True)]
-    assert client.describe_dts_jobs(dts_models.DescribeDtsJobsRequest(dts_job_id=job.job_id)).body.total_record_count == 0
+
+
+def test_released_not_found_style(clock):
+    from dts_emulator import Emulator
+    from emulator_sdk import AK, SECRET, sdk
+
+    with Emulator(accounts={AK: SECRET}, clock=clock, released_status='not_found') as emulator:
+        client = sdk(emulator)
+        job = emulator.add_job(status='Migrating')
+        assert client.delete_dts_job(dts_models.DeleteDtsJobRequest(dts_job_id=job.job_id)).body.success is True
+        gone = detail(client, job.job_id)
+        assert gone.success is False and gone.err_code == 'InvalidJobId'
+        again = client.delete_dts_job(dts_models.DeleteDtsJobRequest(dts_job_id=job.job_id)).body
+        assert again.success is False and again.err_code == 'InvalidJobId'
+        assert client.describe_dts_jobs(dts_models.DescribeDtsJobsRequest(dts_job_id=job.job_id)).body.total_record_count == 0
 
 
 def test_delete_by_instance_id(emu, client):

@@ -31,19 +31,73 @@ def forward(emu):
                        db_object='{"shop":{"all":true}}', reverse_delay=[(0, 4000), (4, 0)])
 
 
-def test_reverse_needs_the_forward_task_paused_or_finished(emu, client, forward):
+def suspend(client, job_id):
+    return client.suspend_dts_job(dts_models.SuspendDtsJobRequest(dts_job_id=job_id)).body
+
+
+def running_forward(emu, **overrides):
+    spec = dict(status='Migrating', phase='incremental', reverse_delay=10000)
+    spec.update(overrides)
+    return emu.add_job(**spec)
+
+
+def test_reverse_needs_a_running_forward_task_in_incremental_sync(emu, client, clock):
+    refused = {
+        'not started': emu.add_job(status='NotStarted'),
+        'prechecking': emu.add_job(status='Prechecking'),
+        'full phase': emu.add_job(status='Migrating', phase='full'),
+        'paused': emu.add_job(status='Suspending', phase='incremental'),
+        'finished': emu.add_job(status='Finished'),
+        'failed': emu.add_job(status='Failed', phase='incremental'),
+    }
+    for what, job in refused.items():
+        body = create_reverse(client, job.job_id)
+        assert (what, body.success, body.err_code, body.http_status_code) == (what, 'false', 'OperationDenied.JobStatus', '403')
+        assert 'a reverse task can be created only while the forward task runs with incremental synchronization in progress' in body.err_message
+    assert 'is Migrating, full phase;' in create_reverse(client, refused['full phase'].job_id).err_message
+    assert all(not job.reverse_job_ids for job in refused.values())
+
+    forward = running_forward(emu)
+    suspend(client, forward.job_id)
+    assert create_reverse(client, forward.job_id).err_message.startswith('The task %s is Suspending;' % forward.job_id)
+    client.start_dts_job(dts_models.StartDtsJobRequest(dts_job_id=forward.job_id))
+    assert create_reverse(client, forward.job_id).success == 'true'
+
+
+@pytest.mark.parametrize('engine', ['PostgreSQL', 'Redis', 'Oracle', 'PolarDB', 'MariaDB', 'DRDS'])
+def test_reverse_refused_for_engines_without_reverse_instances(emu, client, engine):
+    forward = running_forward(emu, source={'engine': engine}, destination={'engine': engine})
     body = create_reverse(client, forward.job_id)
-    assert body.success == 'false' and body.err_code == 'OperationDenied.JobStatus'
-    assert body.err_message == ('The task %s is Migrating; a reverse task can be created only when the forward task is paused '
-                                '(Suspending) or Finished.' % forward.job_id)
+    assert body.success == 'false' and body.err_code == 'OperationDenied.ReverseJobNotSupported' and body.http_status_code == '403'
+    assert body.err_message == ('The task %s replicates %s to %s; reverse tasks (CreateReverseDtsJob) exist only for MySQL, SQL Server and '
+                                'MongoDB. Create an incremental-only task from the destination to the source instead '
+                                '(CreateDtsInstance + ConfigureDtsJob).' % (forward.job_id, engine, engine))
     assert [job.job_id for job in emu.jobs()] == [forward.job_id]
 
-    finished = emu.add_job(status='Finished')
-    assert create_reverse(client, finished.job_id).success == 'true'
+
+@pytest.mark.parametrize('source, destination, allowed', [
+    ('MySQL', 'MySQL', True), ('SQLServer', 'MSSQL', True), ('MSSQL', 'MSSQL', True), ('MongoDB', 'MongoDB', True),
+    ('MySQL', 'PolarDB', False), ('MySQL', 'MongoDB', False),
+])
+def test_reverse_engine_pairs(emu, client, source, destination, allowed):
+    forward = running_forward(emu, source={'engine': source}, destination={'engine': destination})
+    assert (create_reverse(client, forward.job_id).success == 'true') is allowed
+
+
+def test_one_reverse_task_per_forward_task(emu, client):
+    forward = running_forward(emu)
+    first = create_reverse(client, forward.job_id).dts_job_id
+    second = create_reverse(client, forward.job_id)
+    assert second.success == 'false' and second.err_code == 'OperationDenied.ReverseJobExists'
+    assert second.err_message == 'The task %s already has the reverse task %s; a task has one reverse task.' % (forward.job_id, first)
+    assert forward.reverse_job_ids == [first]
+    # A released reverse task does not count (our choice: the docs do not say).
+    client.delete_dts_job(dts_models.DeleteDtsJobRequest(dts_job_id=first))
+    third = create_reverse(client, forward.job_id)
+    assert third.success == 'true' and forward.reverse_job_ids == [first, third.dts_job_id]
 
 
 def test_reverse_lifecycle(emu, client, clock, forward):
-    client.suspend_dts_job(dts_models.SuspendDtsJobRequest(dts_job_id=forward.job_id))
     created = create_reverse(client, forward.job_id)
     assert created.success == 'true'
     reverse = emu.job(created.dts_job_id)
@@ -52,12 +106,13 @@ def test_reverse_lifecycle(emu, client, clock, forward):
     assert (reverse.job_type, reverse.structure, reverse.full, reverse.incremental) == ('SYNC', False, False, True)
 
     body = detail(client, reverse.job_id)
-    assert body.status == 'Prechecking'
+    assert body.status == 'Prechecking' and body.data_synchronization_status.status == 'NotStarted'
     assert body.source_endpoint.instance_id == 'rm-dest' and body.destination_endpoint.instance_id == 'rm-source'
     assert body.source_endpoint.port == '3307' and body.destination_endpoint.port == '3306'
     assert body.migration_mode.to_map() == {'StructureInitialization': False, 'DataInitialization': False, 'DataSynchronization': True,
                                             'DataExtractTransformLoad': False}
     assert body.db_object == '{"shop":{"all":true}}'
+    assert detail(client, forward.job_id).status == 'Migrating'   # the forward task keeps running
 
     early = start_writer(client, reverse.job_id)
     assert early.success == 'false' and early.err_code == 'OperationDenied.JobStatus' and 'is Prechecking' in early.err_message
@@ -66,9 +121,16 @@ def test_reverse_lifecycle(emu, client, clock, forward):
     body = detail(client, reverse.job_id)
     assert body.status == 'Suspending' and body.data_synchronization_status.status == 'Suspending'
     listed = client.describe_dts_jobs(dts_models.DescribeDtsJobsRequest(job_type='SYNC', dts_job_id=reverse.job_id)).body.dts_job_list[0]
-    assert listed.status == 'Suspending' and listed.job_type == 'sync'
+    assert listed.status == 'Suspending' and listed.job_type == 'sync' and listed.precheck_status.status == 'Finished'
     started = raw(client, 'StartDtsJob', {'DtsJobId': reverse.job_id})[1]
     assert started['Success'] is False and started['ErrCode'] == 'OperationDenied.ReverseWriterNotStarted'
+
+    # The writer waits for the forward task to be paused.
+    running = start_writer(client, reverse.job_id)
+    assert running.success == 'false' and running.err_code == 'OperationDenied.JobStatus'
+    assert running.err_message == ('The forward task %s is Migrating; pause it (SuspendDtsJob, until it is Suspending) before StartReverseWriter.'
+                                   % forward.job_id)
+    assert suspend(client, forward.job_id).success is True
 
     assert start_writer(client, reverse.job_id, checkpoint=str(T0 + 1)).success == 'true'
     assert emu.calls('StartReverseWriter')[-1]['params']['CheckPoint'] == str(T0 + 1)
@@ -84,21 +146,34 @@ def test_reverse_lifecycle(emu, client, clock, forward):
 
     again = start_writer(client, reverse.job_id)
     assert again.success == 'false' and 'StartReverseWriter needs it paused (Suspending)' in again.err_message
-    # The forward task is unchanged: still paused.
-    assert emu.job(forward.job_id).status == 'Suspending'
+    # "The original task cannot be directly started" once the reverse task writes, even after it is released.
+    for dummy in range(2):
+        resumed = client.start_dts_job(dts_models.StartDtsJobRequest(dts_job_id=forward.job_id)).body
+        assert resumed.success is False and resumed.err_code == 'OperationDenied.ReverseJobStarted'
+        assert resumed.err_message == ('The task %s cannot be started again: the writer of its reverse task %s has started.'
+                                       % (forward.job_id, reverse.job_id))
+        assert emu.job(forward.job_id).status == 'Suspending'
+        client.delete_dts_job(dts_models.DeleteDtsJobRequest(dts_job_id=reverse.job_id))
+
+
+def test_forward_task_can_resume_while_the_writer_has_not_started(emu, client, clock, forward):
+    reverse = create_reverse(client, forward.job_id).dts_job_id
+    clock.advance(4)
+    suspend(client, forward.job_id)
+    assert client.start_dts_job(dts_models.StartDtsJobRequest(dts_job_id=forward.job_id)).body.success is True
+    assert detail(client, forward.job_id).status == 'Migrating' and detail(client, reverse).status == 'Suspending'
 
 
 def test_checkpoint_in_milliseconds_is_understood(emu, client, clock):
-    forward = emu.add_job(status='Finished', reverse_delay=10000)
+    forward = running_forward(emu)
     reverse = create_reverse(client, forward.job_id).dts_job_id
     clock.advance(4)
+    suspend(client, forward.job_id)
     start_writer(client, reverse, checkpoint=str((T0 + 2) * 1000))
     assert detail(client, reverse).checkpoint == T0 + 2
 
 
 def test_reverse_task_delay_grows_while_capturing(emu, client, clock, forward):
-    emu.job(forward.job_id)
-    client.suspend_dts_job(dts_models.SuspendDtsJobRequest(dts_job_id=forward.job_id))
     reverse = create_reverse(client, forward.job_id).dts_job_id
     clock.advance(4 + 10)
     assert detail(client, reverse).delay == 10000
@@ -110,9 +185,9 @@ def test_start_writer_refusals(emu, client, clock, forward):
     missing = raw(client, 'StartReverseWriter', {'DtsJobId': 'nosuchjob'})[1]
     assert missing['ErrCode'] == 'InvalidJobId' and missing['ErrMessage'] == 'The Value of Input Parameter DtsJobId is not valid.'
 
-    finished = emu.add_job(status='Finished')
-    reverse = create_reverse(client, finished.job_id).dts_job_id
+    reverse = create_reverse(client, forward.job_id).dts_job_id
     clock.advance(4)
+    suspend(client, forward.job_id)
     with pytest.raises(ClientException) as raised:
         start_writer(client, reverse, checkpoint='yesterday')
     assert raised.value.status_code == 403 and raised.value.code == 'InvalidParameter'
@@ -127,9 +202,10 @@ def test_reverse_default_profile_and_default_precheck(clock):
     emulator = Emulator(accounts={AK: SECRET}, clock=clock, reverse_delay=[(0, 700)], durations={'reverse_precheck': 0.5}).start()
     try:
         client = sdk(emulator)
-        forward = emulator.add_job(status='Finished')
+        forward = emulator.add_job(status='Migrating', phase='incremental')
         reverse = create_reverse(client, forward.job_id).dts_job_id
         clock.advance(0.5)
+        suspend(client, forward.job_id)
         start_writer(client, reverse)
         assert detail(client, reverse).delay == 700
         assert emulator.job(reverse).writer_checkpoint is None
@@ -153,7 +229,8 @@ def test_create_instance_configure_and_start_incremental_only(emu, client, clock
     created = client.create_dts_instance(dts_models.CreateDtsInstanceRequest(
         type='MIGRATION', pay_type='PostPaid', instance_class='small', source_region=REGION, destination_region=REGION,
         source_endpoint_engine_name='MySQL', destination_endpoint_engine_name='MySQL')).body
-    configured = client.configure_dts_job(configure_request(dts_instance_id=created.instance_id)).body
+    configured = client.configure_dts_job(configure_request(dts_instance_id=created.instance_id,
+                                                            reserve='{"autoStartModulesAfterConfig": "none"}')).body
     assert configured.success == 'true' and configured.dts_job_id == created.job_id and configured.dts_instance_id == created.instance_id
     job = emu.job(configured.dts_job_id)
     assert (job.structure, job.full, job.incremental, job.status) == (False, False, True, 'NotStarted')
@@ -169,6 +246,38 @@ def test_create_instance_configure_and_start_incremental_only(emu, client, clock
 
     again = client.configure_dts_job(configure_request(dts_job_id=job.job_id)).body
     assert again.success == 'false' and again.err_code == 'UpdateJob.OperationDenied.InitStatus'
+
+
+def test_configure_of_a_bought_instance_starts_the_precheck_by_default(emu, client, clock):
+    created = client.create_dts_instance(dts_models.CreateDtsInstanceRequest(type='MIGRATION', pay_type='PostPaid', source_region=REGION)).body
+    configured = client.configure_dts_job(configure_request(dts_instance_id=created.instance_id, reserve='{"autoStartModulesAfterConfig": "all"}'))
+    assert configured.body.success == 'true'
+    assert detail(client, created.job_id).status == 'Prechecking'
+    clock.advance(2)
+    assert detail(client, created.job_id).status == 'Migrating'   # then every later module, at once
+
+
+def test_pre_check_pass_shows_between_precheck_and_the_next_module(clock):
+    from dts_emulator import Emulator
+    from emulator_sdk import AK, SECRET, sdk
+
+    with Emulator(accounts={AK: SECRET}, clock=clock, durations={'precheck': 2, 'precheck_pass': 3}) as emulator:
+        client = sdk(emulator)
+        job = emulator.add_job(structure=False, full=False)
+        client.start_dts_job(dts_models.StartDtsJobRequest(dts_job_id=job.job_id))
+        seen = []
+        for dummy in range(6):
+            seen.append(detail(client, job.job_id).status)
+            clock.advance(1)
+        assert seen == ['Prechecking', 'Prechecking', 'PreCheckPass', 'PreCheckPass', 'PreCheckPass', 'Migrating']
+
+
+@pytest.mark.parametrize('reserve', ['{"autoStartModulesAfterConfig": "later"}', '{not json', '["none"]'])
+def test_configure_rejects_a_bad_reserve(emu, client, reserve):
+    created = client.create_dts_instance(dts_models.CreateDtsInstanceRequest(type='MIGRATION', pay_type='PostPaid', source_region=REGION)).body
+    body = client.configure_dts_job(configure_request(dts_instance_id=created.instance_id, reserve=reserve)).body
+    assert body.success == 'false' and body.err_code == 'InvalidParameter' and 'Reserve' in body.err_message
+    assert emu.job(created.job_id).status == 'NotConfigured'
 
 
 def test_configure_without_instance_then_create_instance_with_auto_start(emu, client, clock):

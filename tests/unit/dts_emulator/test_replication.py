@@ -11,6 +11,7 @@ import time
 import pytest
 
 from dts_emulator import Emulator
+from dts_emulator.jobs import JobError
 from dts_emulator.replication.local import LocalPair
 from polling import wait_for
 
@@ -271,11 +272,14 @@ def test_a_stale_state_file_applies_nothing_twice(make_emulator, workload, tmp_p
     assert [n for dummy, n in workload.ledger('destination')] == list(range(1, 11))
 
 
-def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, workload):
+def test_reverse_task_carries_destination_writes(make_emulator, workload, pair):
+    """CreateReverseDtsJob (MySQL only): created while the forward task runs, it captures from its creation
+    on; its writer starts after the forward task is paused, which then cannot be started again."""
+    if pair.engine != 'mysql':
+        pytest.skip('CreateReverseDtsJob exists for MySQL, SQL Server and MongoDB only')
     emu = make_emulator()
     job = start_task(emu, workload)
     wait_caught_up(emu, job, workload, 'the copy')
-    emu.model.suspend(job)
     reverse = emu.model.create_reverse(job)
     # Captured from the creation of the reverse task on, even before its writer starts.
     early = workload.write('destination', 'early')
@@ -283,11 +287,46 @@ def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, 
     wait_for(lambda: reverse.stage == 'incremental' and reverse.delay_ms > 0, what='the backlog of the waiting writer')
     assert reverse.paused
     assert ('early', early) not in workload.ledger('source')
+    # The forward task, still running, skips what the reverse task will write and vice versa.
+    forward_change = workload.write('source', 'forward')
+    wait_for(lambda: ('forward', forward_change) in workload.ledger('destination'), what='the forward change')
 
+    emu.model.suspend(job)
     emu.model.start_reverse_writer(reverse)
     late = workload.write('destination', 'late')
+    wait_for(lambda: emu.replication_status(reverse.job_id)['pending'] == 0 and workload.ledger('source') == workload.ledger('destination'),
+             what='the reverse task')
+    ledger = workload.ledger('source')
+    assert {('early', early), ('late', late), ('forward', forward_change)} <= set(ledger)
+    assert len(ledger) == len(set(ledger)) == 6
+    with pytest.raises(JobError) as refused:
+        emu.model.start(job)
+    assert refused.value.code == 'OperationDenied.ReverseJobStarted'
+
+
+def configured_reverse(emu, job):
+    """The configure method's reverse task: a MIGRATION task, incremental only, endpoints swapped, bought
+    and configured with autoStartModulesAfterConfig=none while the forward task runs."""
+    dummy, dummy, reverse = emu.model.create_instance({'Type': 'MIGRATION'})
+    fields = {'name': job.name + '_back', 'job_type': 'MIGRATION', 'structure': False, 'full': False, 'incremental': True,
+              'source': dict(job.destination), 'destination': dict(job.source), 'db_object': job.db_object,
+              'reserved': '{"autoStartModulesAfterConfig": "none"}', 'auto_start': 'none', 'params': {}}
+    return emu.model.configure(reverse, fields)
+
+
+def test_configured_reverse_task_carries_destination_writes_and_never_loops(make_emulator, workload):
+    emu = make_emulator()
+    job = start_task(emu, workload)
+    wait_caught_up(emu, job, workload, 'the copy')
+    reverse = configured_reverse(emu, job)
+    assert reverse.status == 'NotStarted' and emu.replication_status(reverse.job_id)['capturing'] is False
+
+    emu.model.suspend(job)
+    emu.model.start(reverse)
+    wait_for(lambda: reverse.stage == 'incremental', what='the precheck of the configured reverse task')
+    late = workload.write('destination', 'late')
     wait_caught_up(emu, reverse, workload, 'the reverse task')
-    assert {('early', early), ('late', late)} <= set(workload.ledger('source'))
+    assert ('late', late) in workload.ledger('source')
 
     # Both directions running: what one applied is never replayed by the other. (The counter is
     # written on both sides at once here, a conflict no replication resolves: only the ledger counts.)
@@ -295,12 +334,12 @@ def test_reverse_task_carries_destination_writes_and_never_loops(make_emulator, 
     forward_change = workload.write('source', 'forward')
     reverse_change = workload.write('destination', 'reverse')
     # Each direction sees the other's writes come by, and skips them.
-    wait_for(lambda: emu.replication_status(job.job_id)['skipped'] >= 3 and emu.replication_status(reverse.job_id)['skipped'] >= 1,
+    wait_for(lambda: emu.replication_status(job.job_id)['skipped'] >= 2 and emu.replication_status(reverse.job_id)['skipped'] >= 1,
              what='each direction to skip the writes of the other')
     wait_for(lambda: emu.replication_status(job.job_id)['pending'] == 0 and emu.replication_status(reverse.job_id)['pending'] == 0
              and workload.ledger('source') == workload.ledger('destination'), what='both directions')
     ledger = workload.ledger('source')
-    assert len(ledger) == len(set(ledger)) == 7
+    assert len(ledger) == len(set(ledger)) == 6
     assert ('forward', forward_change) in ledger and ('reverse', reverse_change) in ledger
 
 
