@@ -12,10 +12,18 @@ short_description: Write the report of a switchover from its journal
 version_added: 1.0.0
 description:
   - Renders the journal of a migration unit (see M(dtsops.switchover.switchover_journal)) as a
-    JSON report and a human-readable one, Markdown and HTML with an inline lag chart.
-  - The report holds the timeline per phase, the write-unavailable window (from the fence to the
-    moment applications could write again), the lag samples, the fenced accounts, the sessions that
-    were ended, the task ids and the outcome.
+    JSON report and a human-readable one, Markdown and HTML.
+  - The HTML report has two inline SVG charts on one time axis, the timeline (phases as bars,
+    DTS steps and database steps in different colours, both windows shaded, the fence, the
+    catch-up proof and the point of no return marked) and the DTS delay.
+  - The report holds both windows, the role's write-unavailable window (from the fence to the
+    point of no return, or to the reopening of the source after an abort) and the window the
+    applications saw (from the start of the stop of their traffic to the end of its start on the
+    destination, from those phases' own times), the phases that ran and apart from them the ones
+    that were skipped, what is true of the fence, the lag samples, the fenced accounts, the sessions
+    that were ended, the task ids and the outcome.
+  - Times are ISO 8601 in UTC (for example C(2026-12-03T21:12:31.345Z)).
+  - M(dtsops.switchover.switchover_fleet_report) puts the units of one run on one page.
   - It runs on the controller (an action plugin does the work in the C(ansible-playbook) process).
 author:
   - dtsops.switchover maintainers (@dtsops)
@@ -79,6 +87,17 @@ write_unavailable_seconds:
   returned: always
   type: float
   sample: 2.4
+summary:
+  description:
+    - One line that says what is true of the run, for the playbook's output. It names the fence only when
+      it matters (V(no fence was taken), V(fence lifted), or that the source may still be fenced),
+      and both windows when they closed.
+  returned: always
+  type: str
+  sample: >-
+    orders: switchover completed; write-unavailable window (fence to point of no return) 2.4 s;
+    application-observed window (traffic stopped to traffic started on the destination) 4.1 s;
+    reverse task dtsr1a2b3c; report /var/lib/switchover/reports/orders-20261124T020000Z-1a2b3c.html
 '''
 
 from ansible.module_utils.basic import AnsibleModule
