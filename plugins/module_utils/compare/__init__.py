@@ -204,31 +204,47 @@ class SqlSide(Side):
     """A Side for the SQL engines: key ranges as WHERE clauses, statements shown with ``?`` for
     their parameters (one line per statement shape, however many chunks ran it).
 
-    An engine file sets ``digest`` (the per-row hash expression, ``{columns}`` filled in),
-    ``chunk_sql`` (count and aggregate of ``{digest}``) and implements :meth:`query`,
-    :meth:`quote`, :meth:`describe`, :meth:`expand`."""
+    An engine file implements :meth:`quote_name`, :meth:`describe`, :meth:`expand`,
+    :meth:`digest_expression` (the per-row hash) and :meth:`aggregate` (its fold over a chunk), or
+    its own ``chunk_sql`` over ``{digest}``; engines whose driver is not PyMySQL-like override
+    :meth:`query` and :meth:`param`."""
 
     row_compare = True      # (a, b) > (x, y) understood (MySQL, PostgreSQL), else spelt out
     limit = 'LIMIT 1 OFFSET {offset}'
     chunk_sql = 'SELECT COUNT(*), {aggregate} FROM {table}{where}'
     count_sql = 'SELECT COUNT(*) FROM {table}'
 
-    def quote(self, name):
+    def quote_name(self, name):
+        """The identifier quoted as the server wants it."""
         raise NotImplementedError
+
+    def quote(self, name):
+        # The drivers with %s placeholders format the statement with %: a % in a name is doubled.
+        return self.quote_name(name).replace('%', '%%')
 
     def param(self, args):
         """The placeholder of the next parameter (appended to ``args`` by the caller)."""
         return '%s'
 
     def query(self, statement, args=()):
-        """Rows (tuples) of a read; recorded once per statement shape."""
-        raise NotImplementedError
+        """Rows (tuples) of a read, through the engine's ``execute``; recorded once per statement
+        shape (parameters shown as ``?``)."""
+        shown = statement.replace('%s', '?').replace('%%', '%')
+        try:
+            return self.engine.execute(statement, tuple(args), shown=shown)
+        except EngineError:
+            raise
+        except Exception as exc:  # the driver's error, with the statement that failed
+            raise EngineError(self.engine.scrub('%s failed on %s: %s' % (shown, self.engine.address, ' '.join(str(exc).split()))))
 
     def digest_expression(self, table):
         raise NotImplementedError
 
+    def row_digest_expression(self, table):
+        return self.digest_expression(table)
+
     def aggregate(self, table):
-        raise NotImplementedError
+        return ''
 
     def _keys(self, table):
         return ', '.join(self.quote(column) for column in table['key'])
@@ -275,14 +291,15 @@ class SqlSide(Side):
     def chunk(self, table, lower, upper):
         args = []
         where = self.where(table, lower, upper, args)
-        row = self.query(self.chunk_sql.format(aggregate=self.aggregate(table), table=table['qualified'], where=where), args)[0]
+        row = self.query(self.chunk_sql.format(aggregate=self.aggregate(table), digest=self.digest_expression(table),
+                                               table=table['qualified'], where=where), args)[0]
         return int(row[0]), tuple(_number(value) for value in row[1:])
 
     def row_digests(self, table, lower, upper):
         args = []
         where = self.where(table, lower, upper, args)
         rows = self.query('SELECT %s, %s FROM %s%s ORDER BY %s' % (
-            self._keys(table), self.digest_expression(table), table['qualified'], where, self._keys(table)), args)
+            self._keys(table), self.row_digest_expression(table), table['qualified'], where, self._keys(table)), args)
         width = len(table['key'])
         return dict((tuple(row[:width]), _number(row[width])) for row in rows)
 

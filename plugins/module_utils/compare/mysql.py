@@ -24,18 +24,8 @@ class MySQLSide(SqlSide):
         # TIMESTAMP columns render in the session time zone: the same on both sides.
         self.query("SET SESSION time_zone = '+00:00'")
 
-    def quote(self, name):
-        # PyMySQL formats the statement with %: a % in a name must be doubled.
-        return quote(name).replace('%', '%%')
-
-    def query(self, statement, args=()):
-        shown = statement.replace('%s', '?').replace('%%', '%')
-        try:
-            return self.engine.execute(statement, tuple(args), shown=shown)
-        except EngineError:
-            raise
-        except Exception as exc:  # the driver's error, with the statement that failed
-            raise EngineError(self.engine.scrub('%s failed on %s: %s' % (shown, self.engine.address, exc)))
+    def quote_name(self, name):
+        return quote(name)
 
     def _name(self, name):
         parts = split_name(name, (1, 2), 'MySQL table')

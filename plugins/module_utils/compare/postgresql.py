@@ -25,17 +25,8 @@ class PostgreSQLSide(SqlSide):
         self.query("SET IntervalStyle = 'postgres'")
         self.query("SET bytea_output = 'hex'")
 
-    def quote(self, name):
-        return quote(name).replace('%', '%%')
-
-    def query(self, statement, args=()):
-        shown = statement.replace('%s', '?').replace('%%', '%')
-        try:
-            return self.engine.execute(statement, tuple(args), shown=shown)
-        except EngineError:
-            raise
-        except Exception as exc:  # the driver's error, with the statement that failed
-            raise EngineError(self.engine.scrub('%s failed on %s: %s' % (shown, self.engine.address, ' '.join(str(exc).split()))))
+    def quote_name(self, name):
+        return quote(name)
 
     @staticmethod
     def _name(name):
