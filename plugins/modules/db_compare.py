@@ -246,6 +246,8 @@ def main():
         module.fail_json(msg='method checksum compares the servers\' own hashes, so both sides must be of one engine (source %s, '
                              'destination %s): use method count across engines.' % (engine_name, params['destination']['engine']))
     result = dict(changed=False, api_calls=[])
+    if not params['objects'] and not params['job_id']:
+        module.fail_json(msg='Name what to compare: objects, or job_id (the DTS task whose objects are compared).')
     if params['objects']:
         if not all(name and name.strip() for name in params['objects']):
             module.fail_json(msg='objects must not contain an empty name.')
