@@ -256,6 +256,15 @@ class Emulator(object):
         self.model.set_status(self.job(job_id), status, reads=reads)
         return self.job(job_id)
 
+    def dts_waits(self):
+        """Every stretch of emulated DTS time so far, oldest first: ``{'job_id', 'what', 'start', 'end'}``
+        (emulator clock) with ``what`` precheck, pause, resume, writer, or api (an answer's latency).
+        Figures measured under a latency scale are converted back with them (profiles.unscaled)."""
+        waits = list(self.model.waits)
+        waits += [{'job_id': entry['job_id'], 'what': 'api', 'start': entry['time'], 'end': entry['time'] + entry['latency']}
+                  for entry in self.requests if entry.get('latency')]
+        return sorted(waits, key=lambda wait: wait['start'])
+
     def set_stale_reads(self, count):
         """From now on, after each action that changes a task, its next ``count`` reads answer as before the
         action (0: off)."""
@@ -414,6 +423,7 @@ class Emulator(object):
             return dts_api.Response(200, fault.details['body'].encode('utf-8'), code='bad_json'), fault
         if self.api_latency:
             # The profile's answer time; the action takes effect at its end.
+            caller['latency'] = self.api_latency
             self._stopping.wait(self.api_latency)
         return self.api.handle(action, params), fault
 
@@ -442,6 +452,7 @@ class Emulator(object):
             'fail_job': lambda job_id, message, status='Failed': self.fail_job(job_id, message, status=status).to_dict(),
             'set_status': lambda job_id, status, reads=None: self.set_status(job_id, status, reads=reads).to_dict(),
             'set_stale_reads': self.set_stale_reads,
+            'dts_waits': self.dts_waits,
             'replication_status': self.replication_status,
             'add_fault': lambda **kw: self.add_fault(**kw).to_dict(),
             'clear_faults': lambda: {'cleared': self.clear_faults()},

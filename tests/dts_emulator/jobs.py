@@ -234,6 +234,10 @@ class Job(object):
         """StartDtsJob on a task that never ran: precheck begins."""
         self._boot_time = now
         self._checkpoint = int(checkpoint) if checkpoint is not None else int(now)
+        if self.reverse_of:
+            self._model.waited(self, 'precheck', now, now + self.durations['reverse_precheck'])
+        else:
+            self._model.waited(self, 'precheck', now, now + self.durations['precheck'] + self.durations['precheck_pass'])
         self._enter('precheck', now)
         self.delay_source.begun(self, now)
 
@@ -265,6 +269,7 @@ class Job(object):
     def _transition(self, kind, now, checkpoint=None):
         """Pause, resume or start the writer after the profile's duration (at once when it is 0)."""
         self._pending = [kind, now + self.durations[kind], checkpoint]
+        self._model.waited(self, kind, now, self._pending[1])
         self._last_update = now
         self._advance(now)
 
@@ -481,6 +486,12 @@ class JobModel(object):
         self._jobs = {}
         self._instances = {}   # CreateDtsInstance before ConfigureDtsJob: instance id -> job id
         self._on_change = on_change
+        # What took emulated time (prechecks, pending transitions): for figures converted to real scale.
+        self.waits = []
+
+    def waited(self, job, what, start, end):
+        if end > start:
+            self.waits.append({'job_id': job.job_id, 'what': what, 'start': start, 'end': end})
 
     def changed(self):
         if self._on_change:

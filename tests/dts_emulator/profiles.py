@@ -24,7 +24,8 @@ PROFILES = {
 
 
 def profile_settings(name, scale=1.0, durations=None):
-    """(durations, api_latency) of profile ``name`` with explicit ``durations`` on top, times ``scale``."""
+    """(durations, api_latency) of profile ``name`` times ``scale``, with explicit ``durations`` (seconds,
+    not scaled: a rehearsal's own copy time, a test's precheck) on top."""
     if name not in PROFILES:
         raise ValueError('unknown DTS latency profile %r (known: %s)' % (name, ', '.join(sorted(PROFILES))))
     scale = float(scale)
@@ -33,11 +34,23 @@ def profile_settings(name, scale=1.0, durations=None):
     from .jobs import DEFAULT_DURATIONS  # pylint: disable=import-outside-toplevel
     merged = dict(DEFAULT_DURATIONS)
     merged.update(PROFILES[name]['durations'])
+    merged = {key: value * scale for key, value in merged.items()}
     for key, value in (durations or {}).items():
         if key not in DEFAULT_DURATIONS:
             raise ValueError('unknown duration %r (known: %s)' % (key, ', '.join(sorted(DEFAULT_DURATIONS))))
         merged[key] = float(value)
-    return {key: value * scale for key, value in merged.items()}, PROFILES[name]['api_latency'] * scale
+    return merged, PROFILES[name]['api_latency'] * scale
+
+
+def overlap(intervals, start, end):
+    """Seconds of [start, end] covered by the union of ``intervals`` ((start, end) pairs)."""
+    covered, reach = 0.0, start
+    for left, right in sorted((max(left, start), min(right, end)) for left, right in intervals):
+        if right <= reach:
+            continue
+        covered += right - max(left, reach)
+        reach = right
+    return covered
 
 
 def unscaled(measured, scaled_wait, scale):

@@ -5,7 +5,7 @@ import pytest
 from alibabacloud_dts20200101 import models as dts_models
 
 from dts_emulator import Emulator
-from dts_emulator.profiles import PROFILES, profile_settings, unscaled
+from dts_emulator.profiles import PROFILES, overlap, profile_settings, unscaled
 from emulator_sdk import AK, SECRET, detail, raw, sdk
 
 
@@ -13,8 +13,7 @@ from emulator_sdk import AK, SECRET, detail, raw, sdk
 def slow(clock):
     """The realistic profile at a tenth of its durations, on the manual clock."""
     with Emulator(accounts={AK: SECRET}, clock=clock, profile='realistic', latency_scale=0.1) as emulator:
-        # No real sleeps in a unit test: the API latency is asserted from the settings only.
-        emulator.api_latency = 0
+        # Each answer really waits 15 ms (the manual clock does not move meanwhile).
         yield emulator
 
 
@@ -30,8 +29,10 @@ def test_profiles_and_scale():
     durations, latency = profile_settings('realistic')
     assert (durations['precheck'], durations['reverse_precheck'], durations['pause'], durations['resume'], durations['writer'], latency) == \
         (90, 90, 5, 15, 15, 0.15)
+    # Explicit durations are seconds as given: only the profile's figures scale.
     durations, latency = profile_settings('realistic', scale=0.1, durations={'pause': 20})
-    assert (durations['precheck'], durations['pause'], durations['full']) == (9, 2, 0.2) and latency == pytest.approx(0.015)
+    assert (durations['precheck'], durations['pause'], durations['full'], durations['writer']) == (9, 20, 0.2, 1.5)
+    assert latency == pytest.approx(0.015)
     fast, latency = profile_settings('fast')
     assert (fast['pause'], fast['resume'], fast['writer'], fast['precheck'], latency) == (0, 0, 0, 1, 0)
     with pytest.raises(ValueError, match="unknown DTS latency profile 'slowish' \\(known: fast, realistic\\)"):
@@ -47,6 +48,24 @@ def test_unscaled_window():
     # 3 s measured of which 2 s were scaled DTS waits at 0.1: the DTS part is 20 s at real scale.
     assert unscaled(3.0, 2.0, 0.1) == pytest.approx(21.0)
     assert unscaled(3.0, 2.0, 1.0) == 3.0
+    # Overlapping waits count once, only inside the window.
+    assert overlap([(0, 2), (1, 3), (5, 6), (9, 20)], 1.5, 10) == pytest.approx(1.5 + 1 + 1)
+    assert overlap([], 0, 10) == 0
+
+
+def test_dts_waits_record_what_took_emulated_time(slow, clock):
+    client = sdk(slow)
+    forward = slow.add_job(status='Migrating', phase='incremental')
+    t0 = clock()
+    reverse = raw(client, 'CreateReverseDtsJob', {'DtsJobId': forward.job_id})[1]['DtsJobId']
+    clock.advance(9)
+    suspend(client, forward.job_id)
+    clock.advance(0.5)
+    raw(client, 'StartReverseWriter', {'DtsJobId': reverse})
+    waits = [(wait['job_id'], wait['what'], wait['start'] - t0, wait['end'] - t0) for wait in slow.dts_waits() if wait['what'] != 'api']
+    assert waits == [(reverse, 'precheck', 0, 9), (forward.job_id, 'pause', 9, 9.5), (reverse, 'writer', 9.5, 11)]
+    api = [wait for wait in slow.dts_waits() if wait['what'] == 'api']
+    assert [wait['end'] - wait['start'] for wait in api] == [pytest.approx(0.015, abs=1e-4)] * 3
 
 
 def test_pause_and_resume_take_their_time(slow, clock):
