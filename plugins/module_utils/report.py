@@ -139,7 +139,8 @@ def fence_state(journal):
     if data.get('window_start') is None and not data.get('fence'):
         return 'none', 'no fence was taken'
     if journal.get('point_of_no_return'):
-        return 'closed', 'fence taken; applications moved at the point of no return'
+        return 'closed', 'fence taken at %s; the applications moved to the %s at the point of no return' % (
+            iso(data.get('window_start')) or 'an unrecorded time', RUNS[run_kind(journal)]['to'])
     if any(str(done).endswith('fence lifted') for done in data.get('abort_done') or []):
         return 'lifted', 'fence lifted'
     errors = [str(error) for error in data.get('abort_errors') or [] if str(error).startswith('lifting the fence')]

@@ -97,6 +97,8 @@ def test_both_windows_in_words_from_the_phases_own_times():
     # cutover fast: switch_traffic runs before the pause; the window still ends when it ended.
     fast = r.build_report(_journal(fast=True))['windows']
     assert (fast['application']['end'], fast['application']['seconds'], fast['role']['seconds']) == (1023.0, 4.0, 1.9)
+    assert report['fence_state'] == {'state': 'closed', 'summary': 'fence taken at 1970-01-01T00:17:00.000Z; '
+                                                                   'the applications moved to the destination at the point of no return'}
     text = r.render_markdown(report)
     assert '**Write-unavailable window (fence to point of no return)**: 2.9 s (1970-01-01T00:17:00.000Z to' in text
     assert '**Application-observed window (traffic stopped to traffic started on the destination)**: 5.5 s' in text
