@@ -237,6 +237,27 @@ class Engine(abc.ABC):
     def server_info(self):
         """{'engine', 'flavour', 'version', 'version_info': [major, minor, patch], ...}."""
 
+    # -- identity (unit_check) ------------------------------------------------------------------
+    def server_identity(self):
+        """What tells this server from any other, read from the server itself (not from the
+        connection options, which may reach one server by several names), as made by
+        :meth:`identity`. Engines override it."""
+        raise NotSupported('the %s engine cannot read the identity of its server' % self.name)
+
+    def identity(self, server, read_from, database=None):
+        """An identity: ``server`` names the server (two connections to one server give the same
+        text), ``read_from`` says where it comes from, ``database`` the database this connection
+        uses (None where the engine has no such notion)."""
+        return {'engine': self.name, 'flavour': self.server_info().get('flavour'), 'server': str(server),
+                'read_from': read_from, 'database': None if database is None else str(database), 'address': self.address}
+
+    def not_this_engine(self):
+        """The error for a server that accepted the connection but did not answer in this engine's
+        protocol (another engine's port): said within connect_timeout, not after a read timeout."""
+        what = self.display_name if self.display_name.endswith('Server') else '%s server' % self.display_name
+        return EngineError('%s did not answer as %s %s within %s s (connect_timeout): check engine and login_port'
+                           % (self.address, 'an' if what[0] in 'AEIOU' else 'a', what, self.params.get('connect_timeout') or 10))
+
     # -- statements ---------------------------------------------------------------------------
     def record(self, statement):
         """Log a statement or command (already rendered, secrets masked) for the module result."""

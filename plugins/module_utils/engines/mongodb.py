@@ -218,6 +218,24 @@ class MongoDBEngine(Engine):
     def server_info(self):
         return dict(self._info, engine=self.name, flavour='mongodb', app_name=self.app_name)
 
+    # -- identity -----------------------------------------------------------------------------
+    def server_identity(self):
+        """A replica set: its name and settings.replicaSetId (replSetGetConfig), which a set of
+        the same name elsewhere does not share. A sharded cluster (mongos): the clusterId of
+        config.version. A standalone server: host and process id (serverStatus). MongoDB has no
+        database per connection (login_db is where users are defined): database is None."""
+        topology = self._info['topology']
+        if topology == 'replica_set':
+            config = self.read('admin', {'replSetGetConfig': 1}, 'replSetGetConfig (role clusterMonitor)').get('config') or {}
+            replica_set_id = (config.get('settings') or {}).get('replicaSetId')
+            return self.identity('%s/%s' % (self._info['replica_set'], replica_set_id), 'replica set name/settings.replicaSetId')
+        if topology == 'sharded':
+            reply = self.read('config', {'find': 'version', 'limit': 1}, 'find on config.version (role clusterMonitor)')
+            batch = (reply.get('cursor') or {}).get('firstBatch') or [{}]
+            return self.identity(batch[0].get('clusterId'), 'config.version clusterId')
+        status = self.read('admin', {'serverStatus': 1}, 'serverStatus (role clusterMonitor)')
+        return self.identity('%s pid %s' % (status.get('host'), status.get('pid')), 'serverStatus host and pid')
+
     # -- commands -----------------------------------------------------------------------------
     def render(self, db, command):
         return '%s.runCommand(%s)' % (db, to_json(masked(command)))

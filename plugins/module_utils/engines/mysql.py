@@ -193,20 +193,34 @@ class MySQLEngine(Engine):
             database=self.params.get('login_db') or None,
             connect_timeout=timeout,
             # Without it PyMySQL reads the server's greeting, and every answer, with no timeout: a
-            # server that accepts connections but never answers would hang the module for ever. The
-            # longest legitimate wait is a statement waiting for locks (LOCK_WAIT_TIMEOUT).
-            read_timeout=timeout + LOCK_WAIT_TIMEOUT + 5,
+            # server that accepts connections but never answers would hang the module for ever.
+            # The greeting and the login must come within connect_timeout (a server of another
+            # engine says nothing: PostgreSQL and Redis wait for the client to speak first).
+            read_timeout=timeout,
             write_timeout=timeout,
             autocommit=True,
             charset='utf8mb4',
+            defer_connect=True,
         )
         kwargs.update(self._tls_options())
         try:
-            self.conn = pymysql.connect(**kwargs)
+            conn = pymysql.connect(**kwargs)
         except pymysql.err.MySQLError as exc:
             raise EngineError(self._connect_error(exc))
-        except (OSError, ssl.SSLError) as exc:
-            raise EngineError(self.scrub('cannot connect: %s' % exc))
+        try:
+            conn.connect()
+        except Exception as exc:  # any failure before a MySQL greeting means another protocol
+            if self._not_mysql(conn, exc):
+                raise self.not_this_engine()
+            if isinstance(exc, pymysql.err.MySQLError):
+                raise EngineError(self._connect_error(exc))
+            if isinstance(exc, (OSError, ssl.SSLError)):
+                raise EngineError(self.scrub('cannot connect: %s' % exc))
+            raise
+        self.conn = conn
+        # Statements may wait for locks (LOCK_WAIT_TIMEOUT) longer than the login may take.
+        # PyMySQL has one read timeout and no public setter for it.
+        self.conn._read_timeout = timeout + LOCK_WAIT_TIMEOUT + 5  # pylint: disable=protected-access
         self._thread_id = self.conn.thread_id()
         if (self.params.get('ssl_mode') or 'prefer') in ('require', 'verify-ca', 'verify-full'):
             cipher = self._query_one("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
@@ -232,6 +246,25 @@ class MySQLEngine(Engine):
         else:
             hint = 'connection failed'
         return self.scrub('%s (MySQL error %s: %s)' % (hint, code, message))
+
+    @staticmethod
+    def _not_mysql(conn, exc):
+        """Whether a failed connect reached a server that is not MySQL: the TCP connection was made
+        (not error 2003) but no greeting came, and the server sent no MySQL error either."""
+        if getattr(conn, 'server_version', None) is not None:
+            return False
+        code = _error_parts(exc)[0] if isinstance(exc, pymysql.err.MySQLError) else None
+        return code is None or (code >= 2000 and code != CR_CONN_HOST_ERROR)
+
+    # -- identity -----------------------------------------------------------------------------
+    def server_identity(self):
+        """MySQL: @@server_uuid. MariaDB has no server UUID: @@hostname, @@port, @@datadir and
+        @@server_id, which two running servers cannot all share. The database is login_db."""
+        if self.server_info()['flavour'] == 'mysql':
+            server_uuid, database = self._query_one('SELECT @@server_uuid, DATABASE()')
+            return self.identity(server_uuid, '@@server_uuid', database)
+        host, port, datadir, server_id, database = self._query_one('SELECT @@hostname, @@port, @@datadir, @@server_id, DATABASE()')
+        return self.identity('%s:%s:%s (server_id %s)' % (host, port, datadir, server_id), '@@hostname:@@port:@@datadir (server_id)', database)
 
     # -- statements ---------------------------------------------------------------------------
     @staticmethod

@@ -73,6 +73,7 @@ CONTEXT_SQL = ("SELECT SYS_CONTEXT('USERENV', 'SID') AS sid, SYS_CONTEXT('USEREN
 CONTEXT_SQL_11G = ("SELECT SYS_CONTEXT('USERENV', 'SID') AS sid, SYS_CONTEXT('USERENV', 'SESSION_USER') AS session_user, "
                    "SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') AS current_schema, NULL AS con_name, 0 AS con_id FROM dual")
 PRIVILEGES_SQL = 'SELECT privilege FROM session_privs'
+IDENTITY_SQL = 'SELECT dbid, name FROM v$database'
 BANNER_SQL = 'SELECT banner FROM v$version'
 INSTANCE_LOGINS_SQL = 'SELECT logins FROM v$instance'
 PDB_RESTRICTED_SQL = "SELECT restricted FROM v$pdbs WHERE con_id = SYS_CONTEXT('USERENV', 'CON_ID')"
@@ -248,6 +249,13 @@ class OracleEngine(Engine):
             'login': self._context.get('session_user'),
             'session_id': self._context.get('sid'),
         }
+
+    # -- identity -----------------------------------------------------------------------------
+    def server_identity(self):
+        """The DBID of v$database (of the CDB in a multitenant database; a Data Guard standby
+        shares it) and the container connected to (the PDB; the database name in a non-CDB)."""
+        row = self.query(IDENTITY_SQL)[0]
+        return self.identity(row['dbid'], 'v$database.dbid', self._context.get('con_name') or row['name'])
 
     @property
     def in_pdb(self):

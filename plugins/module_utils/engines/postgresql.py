@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import socket
 import time
 import traceback
 
@@ -123,6 +124,8 @@ class PostgreSQLEngine(Engine):
         try:
             self.conn = psycopg2.connect(**kwargs)
         except psycopg2.Error as exc:
+            if self._not_postgresql(exc):
+                raise self.not_this_engine()
             raise EngineError(self._connect_error(exc))
         self.conn.autocommit = True
         self._pid = self.conn.get_backend_pid()
@@ -149,6 +152,30 @@ class PostgreSQLEngine(Engine):
         else:
             hint = 'connection failed'
         return self.scrub('%s (%s)' % (hint, message))
+
+    def _not_postgresql(self, exc):
+        """Whether a failed connect reached a server of another engine: libpq found no PostgreSQL
+        answer to its first message (a MySQL greeting instead, or silence from a server that waits
+        for the client, as Redis does, while the port accepts connections)."""
+        message = str(exc).lower()
+        if 'invalid response to ssl negotiation' in message or 'expected authentication request from server' in message:
+            return True
+        if 'timeout expired' not in message:
+            return False
+        try:
+            # The port accepted the first connection: it was the answer that never came.
+            socket.create_connection((self.params.get('login_host') or 'localhost', int(self.params['login_port'])), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    # -- identity -----------------------------------------------------------------------------
+    def server_identity(self):
+        """The cluster's system_identifier (pg_control_system(), PostgreSQL 9.6+) and the port:
+        a physical standby shares its primary's identifier. The database is the one connected to."""
+        system_id, port, database = self._query_one(
+            "SELECT system_identifier::text, current_setting('port'), current_database() FROM pg_control_system()")
+        return self.identity('%s:%s' % (system_id, port), 'pg_control_system().system_identifier:port', database)
 
     # -- statements ---------------------------------------------------------------------------
     def render(self, statement, args=None):

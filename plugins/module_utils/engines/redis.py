@@ -357,8 +357,29 @@ class RedisEngine(Engine):
             self._client_id = int(self.command('CLIENT', 'ID'))
         except redis_py.RedisError as exc:
             self.close()
+            if self._not_redis(exc):
+                raise self.not_this_engine()
             raise EngineError(self._connect_error(exc))
         return self
+
+    def _not_redis(self, exc):
+        """Whether a failed connect reached a server of another engine: the TCP connection was made
+        but the first command got no Redis reply (a MySQL greeting, silence, a closed connection)."""
+        if self._tls():
+            return False    # a TLS mismatch has the same symptoms: _connect_error says so
+        message = str(exc).lower()
+        return isinstance(exc, redis_py.exceptions.InvalidResponse) or any(
+            text in message for text in ('protocol error', 'reading from', 'closed by server'))
+
+    # -- identity -----------------------------------------------------------------------------
+    def server_identity(self):
+        """The run_id of INFO server (new at each start of the server process). The database is
+        the logical database number."""
+        run_id = ''
+        for line in _text(self._run('cannot read INFO server', 'INFO', 'server')).splitlines():
+            if line.startswith('run_id:'):
+                run_id = line.split(':', 1)[1].strip()
+        return self.identity(run_id, 'INFO server run_id', int(self.params.get('login_db') or 0))
 
     def _connect_error(self, exc):
         message = ' '.join(str(exc).split())

@@ -67,6 +67,7 @@ MISSING_OBJECT = 208           # "Invalid object name"
 DUPLICATE_KEY = frozenset((2601, 2627))
 LOGIN_FAILED = 18456
 
+IDENTITY_SQL = 'SELECT @@SERVERNAME AS server_name, DB_NAME() AS database_name'
 INFO_SQL = (
     "SELECT CAST(SERVERPROPERTY('ProductVersion') AS NVARCHAR(128)) AS version, "
     "CAST(SERVERPROPERTY('Edition') AS NVARCHAR(128)) AS edition, "
@@ -277,6 +278,13 @@ class SQLServerEngine(Engine):
             'login': info.get('login_name'),
             'session_id': info.get('spid'),
         }
+
+    # -- identity -----------------------------------------------------------------------------
+    def server_identity(self):
+        """@@SERVERNAME (the instance, MACHINE\\INSTANCE; the logical server on Azure SQL
+        Database) and the database connected to (login_db)."""
+        row = self.query(IDENTITY_SQL)[0]
+        return self.identity(row['server_name'], '@@SERVERNAME', row['database_name'])
 
     # -- statements ---------------------------------------------------------------------------
     def render(self, statement, params=None):

@@ -56,13 +56,14 @@ BUILTIN_ROLES = {
     'readAnyDatabase': ([], READ, []),
     'readWriteAnyDatabase': ([], READ_WRITE, []),
     'userAdminAnyDatabase': ([], USER_ADMIN, []),
-    'clusterMonitor': ([], [], ['inprog', 'serverStatus', 'listDatabases']),
+    'clusterMonitor': ([], [], ['inprog', 'serverStatus', 'listDatabases', 'replSetGetConfig']),
     'hostManager': ([], [], ['killop', 'killAnySession']),
     'backup': ([], ['find'], ['setUserWriteBlockMode', 'serverStatus']),
     'restore': ([], ['createCollection', 'createIndex', 'insert', 'dropCollection', 'collMod', 'convertToCapped']
                 + USER_ADMIN, ['bypassWriteBlockingMode', 'setUserWriteBlockMode']),
     'root': ([], sorted(set(READ_WRITE + DB_ADMIN + USER_ADMIN)),
-             ['inprog', 'serverStatus', 'killop', 'killAnySession', 'bypassWriteBlockingMode', 'setUserWriteBlockMode']),
+             ['inprog', 'serverStatus', 'killop', 'killAnySession', 'bypassWriteBlockingMode', 'setUserWriteBlockMode',
+              'replSetGetConfig']),
 }
 ADMIN_ONLY = ('readAnyDatabase', 'readWriteAnyDatabase', 'userAdminAnyDatabase', 'clusterMonitor', 'hostManager', 'backup',
               'restore', 'root')
@@ -101,6 +102,9 @@ class FakeMongo(object):
         self.ops = []                 # currentOp documents of other clients
         self.collections = {}         # (db, collection) -> {_id: document}
         self.write_block = False
+        # What tells two servers apart (server_identity): a replica set's id, a process id.
+        self.replica_set_id = ObjectId()
+        self.pid = int.from_bytes(os.urandom(2), 'big')
         self.commands = []
         self.failures = []
         self.tls_failures = []
@@ -377,10 +381,17 @@ class FakeMongo(object):
     # -- server state ---------------------------------------------------------------------------
     def c_serverStatus(self, db, command, client, connection_id):
         self._require(client, 'serverStatus', cluster=True)
-        reply = {'host': 'db0:27017', 'version': self.version, 'process': 'mongos' if self.topology == 'mongos' else 'mongod'}
+        reply = {'host': 'db0:27017', 'pid': self.pid, 'version': self.version, 'process': 'mongos' if self.topology == 'mongos' else 'mongod'}
         if self.topology == 'replica_set':
             reply['repl'] = {'setName': 'rs0', 'isWritablePrimary': True, 'userWriteBlockMode': 2 if self.write_block else 1}
         return reply
+
+    def c_replSetGetConfig(self, db, command, client, connection_id):
+        self._require(client, 'replSetGetConfig', cluster=True)
+        if self.topology != 'replica_set':
+            return error(76, 'NoReplicationEnabled', 'not running with --replSet')
+        return {'config': {'_id': 'rs0', 'version': 1, 'members': [{'_id': 0, 'host': self.address}],
+                           'settings': {'replicaSetId': self.replica_set_id}}}
 
     def c_setUserWriteBlockMode(self, db, command, client, connection_id):
         if int(self.version.split('.')[0]) < 6:

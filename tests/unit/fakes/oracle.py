@@ -40,6 +40,7 @@ class FakeOracle(ModelServer):
          r"AS con_name, (SYS_CONTEXT\('USERENV', 'CON_ID'\)|0) AS con_id FROM dual$", 'q_context'),
         (r'SELECT privilege FROM session_privs$', 'q_privileges'),
         (r'SELECT banner FROM v\$version$', 'q_banner'),
+        (r'SELECT dbid, name FROM v\$database$', 'q_database'),
         (r'SELECT logins FROM v\$instance$', 'q_logins'),
         (r"SELECT restricted FROM v\$pdbs WHERE con_id = SYS_CONTEXT\('USERENV', 'CON_ID'\)$", 'q_pdb'),
         (r"SELECT s\.sid, s\.serial# AS serial, .* FROM v\$session s LEFT JOIN v\$transaction t ON t\.addr = s\.taddr "
@@ -72,6 +73,7 @@ class FakeOracle(ModelServer):
         self.banner = 'Oracle Database 19c Enterprise Edition Release 19.0.0.0.0 - Production'
         self.con_id = con_id
         self.con_name = con_name
+        self.dbid = 1234567890        # v$database.dbid
         self.service = service
         self.admin = admin
         self.users = {}
@@ -175,6 +177,10 @@ class FakeOracle(ModelServer):
 
     def q_privileges(self, match, params, connection):
         return ['PRIVILEGE'], [[p] for p in sorted(self.privileges_of(connection.user))], None
+
+    def q_database(self, match, params, connection):
+        self._dictionary('v$database')
+        return ['DBID', 'NAME'], [[self.dbid, 'ORCLCDB']], None
 
     def q_banner(self, match, params, connection):
         self._dictionary('v$version')

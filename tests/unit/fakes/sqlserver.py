@@ -54,6 +54,7 @@ class FakeSQLServer(ModelServer):
 
     HANDLERS = (
         (r"SELECT CAST\(SERVERPROPERTY\('ProductVersion'\) AS NVARCHAR\(128\)\) AS version, ", 'q_info'),
+        (r'SELECT @@SERVERNAME AS server_name, DB_NAME\(\) AS database_name$', 'q_identity'),
         (r'SELECT s\.session_id, s\.login_name, .* FROM sys\.dm_exec_sessions AS s .*WHERE s\.is_user_process = 1 '
          r'ORDER BY s\.session_id$', 'q_sessions'),
         (r"SELECT d\.name, d\.is_read_only, d\.state_desc, d\.user_access_desc, HAS_PERMS_BY_NAME\(d\.name, 'DATABASE', "
@@ -87,6 +88,7 @@ class FakeSQLServer(ModelServer):
         self.version = version
         self.edition = edition
         self.engine_edition = engine_edition
+        self.server_name = 'SQLHOST01\\PROD'     # @@SERVERNAME
         self.admin = admin
         self.passwords = {admin: password}
         self.permissions = {'VIEW SERVER STATE', 'ALTER ANY LOGIN', 'ALTER ANY CONNECTION'}
@@ -174,6 +176,9 @@ class FakeSQLServer(ModelServer):
             'alter_any_connection': int('ALTER ANY CONNECTION' in self.permissions),
         }
         return list(row), [list(row.values())], None
+
+    def q_identity(self, match, params, connection):
+        return ['server_name', 'database_name'], [[self.server_name, connection.database]], None
 
     def q_sessions(self, match, params, connection):
         columns = ['session_id', 'login_name', 'host_name', 'program_name', 'status', 'database_name',

@@ -150,6 +150,10 @@ class FakeConnection(object):
     def thread_id(self):
         return self.THREAD_ID
 
+    def connect(self):
+        # pymysql.connect(defer_connect=True) returns the connection unconnected.
+        self.server_version = self.model.version
+
     def close(self):
         pass
 
