@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import threading
 import time
 import uuid
 
@@ -382,8 +383,7 @@ class TableCompare(object):
         lower = None
         while True:
             upper = self.source.boundary(source_table, lower, None, self.chunk_size - 1)
-            source_digest = self.source.chunk(source_table, lower, upper)
-            destination_digest = self.destination.chunk(destination_table, lower, upper)
+            source_digest, destination_digest = self._chunks(source_table, destination_table, lower, upper)
             result.chunks += 1
             result.source_count += source_digest[0]
             result.destination_count += destination_digest[0]
@@ -415,16 +415,39 @@ class TableCompare(object):
         for low, high in ((lower, middle), (middle, upper)):
             if result.full:
                 return
-            source_digest = self.source.chunk(source_table, low, high)
-            destination_digest = self.destination.chunk(destination_table, low, high)
+            source_digest, destination_digest = self._chunks(source_table, destination_table, low, high)
             result.rows_read += source_digest[0] + destination_digest[0]
             self.budget.spend(source_digest[0] + destination_digest[0])
             if source_digest != destination_digest:
                 self._narrow(result, source_table, destination_table, low, high, source_digest[0], destination_digest[0])
 
+    def _both(self, source_call, destination_call):
+        """Run a read on both servers at the same time (each hashes its own chunk): the
+        destination's in a helper thread, the source's here."""
+        outcome = {}
+
+        def run():
+            try:
+                outcome['value'] = destination_call()
+            except BaseException as exc:  # re-raised in the caller's thread  pylint: disable=broad-except
+                outcome['error'] = exc
+        helper = threading.Thread(target=run, name='db_compare-destination')
+        helper.start()
+        try:
+            source_value = source_call()
+        finally:
+            helper.join()
+        if 'error' in outcome:
+            raise outcome['error']
+        return source_value, outcome['value']
+
+    def _chunks(self, source_table, destination_table, lower, upper):
+        return self._both(lambda: self.source.chunk(source_table, lower, upper),
+                          lambda: self.destination.chunk(destination_table, lower, upper))
+
     def _rows(self, result, source_table, destination_table, lower, upper):
-        source_rows = self.source.row_digests(source_table, lower, upper)
-        destination_rows = self.destination.row_digests(destination_table, lower, upper)
+        source_rows, destination_rows = self._both(lambda: self.source.row_digests(source_table, lower, upper),
+                                                   lambda: self.destination.row_digests(destination_table, lower, upper))
         result.rows_read += len(source_rows) + len(destination_rows)
         self.budget.spend(len(source_rows) + len(destination_rows))
         for key in sorted(source_rows, key=_sortable):
