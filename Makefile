@@ -10,6 +10,10 @@ BUILD_ROOT ?= $(or $(TMPDIR),/tmp)/dtsops-switchover-$(shell printf %s "$(CURDIR
 COLLECTION := $(BUILD_ROOT)/ansible_collections/dtsops/switchover
 PYTEST_WORKERS ?= 2
 ENGINE ?= mysql
+# The DTS emulator's latency profile for demo and rehearsal (fast, realistic) and the factor on its
+# durations (realistic defaults to 0.1: its 90 s precheck takes 9 s; the summary shows real scale).
+DTS_PROFILE ?= fast
+TIME_SCALE ?= $(if $(filter realistic,$(DTS_PROFILE)),0.1,1)
 
 # The SDK honours proxy variables even for 127.0.0.1: the emulator must be reached directly.
 unexport HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
@@ -58,10 +62,10 @@ changelog-lint: build
 	cd $(COLLECTION) && antsibull-changelog lint
 
 demo: build
-	cd $(COLLECTION) && python -m rehearsal demo --engine $(ENGINE)
+	cd $(COLLECTION) && python -m rehearsal demo --engine $(ENGINE) --dts-profile $(DTS_PROFILE) --time-scale $(TIME_SCALE)
 
 rehearsal: build
-	cd $(COLLECTION) && python -m rehearsal up --engine $(ENGINE) --state-dir $(CURDIR)/.rehearsal
+	cd $(COLLECTION) && python -m rehearsal up --engine $(ENGINE) --state-dir $(CURDIR)/.rehearsal --dts-profile $(DTS_PROFILE) --time-scale $(TIME_SCALE)
 
 rehearsal-verify:
 	cd $(COLLECTION) && python -m rehearsal verify --state-dir $(CURDIR)/.rehearsal

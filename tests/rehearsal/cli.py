@@ -19,11 +19,12 @@ import threading
 import time
 
 from dts_emulator import EmulatorClient
+from dts_emulator.profiles import PROFILES
 from localdb.server import Watchdog
 
 from . import dts_steps
 from . import load as load_module
-from .environment import PROXY_VARIABLES, Rehearsal, RehearsalError
+from .environment import CUTOVERS, PROXY_VARIABLES, REVERSE_ARMS, Rehearsal, RehearsalError
 from .kits import KITS, Kit
 from .verify import summary, verify
 
@@ -38,10 +39,18 @@ def _on_signal(signum, frame):  # pylint: disable=unused-argument
     raise Interrupted(signal.Signals(signum).name)
 
 
-def _title(engine, catch_up):
+def _title(engine, catch_up, dts_profile='fast', time_scale=1.0):
     display = KITS[engine].display
-    return ('dtsops.switchover rehearsal: %s -> %s, real replication through the DTS emulator, catch-up %s'
-            % (display, display, catch_up))
+    profile = '' if dts_profile == 'fast' and time_scale == 1.0 else ', DTS profile %s at %gx its durations' % (dts_profile, time_scale)
+    return ('dtsops.switchover rehearsal: %s -> %s, real replication through the DTS emulator, catch-up %s%s'
+            % (display, display, catch_up, profile))
+
+
+def _rehearsal(args, state_dir, out):
+    return Rehearsal(args.engine, state_dir, catch_up=args.catch_up, stable_window=args.stable_window,
+                     apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate,
+                     poll_interval=args.poll_interval, out=out, dts_profile=args.dts_profile, time_scale=args.time_scale,
+                     cutover=args.cutover, reverse_arm=args.reverse_arm)
 
 
 def _write_json(path, value):
@@ -55,9 +64,7 @@ def _write_json(path, value):
 def demo(args):
     state_dir = tempfile.mkdtemp(prefix='dtsops-rehearsal-')
     out = None if args.quiet else sys.stdout
-    rehearsal = Rehearsal(args.engine, state_dir, catch_up=args.catch_up, stable_window=args.stable_window,
-                          apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate,
-                          poll_interval=args.poll_interval, out=out)
+    rehearsal = _rehearsal(args, state_dir, out)
     previous = signal.signal(signal.SIGTERM, _on_signal)
     result = None
     keep = args.keep
@@ -72,7 +79,7 @@ def demo(args):
             rehearsal.say('Switched over: the application writes on the destination; checking every write...')
             rehearsal.write_on_destination()
         result = rehearsal.verify()
-        print(summary(result, _title(args.engine, args.catch_up)))
+        print(summary(result, _title(args.engine, args.catch_up, args.dts_profile, args.time_scale)))
         keep = keep or not result['ok']     # the logs say why
         return 0 if result['ok'] else 1
     except (KeyboardInterrupt, Interrupted) as error:
@@ -131,7 +138,9 @@ def up(args):
     log_path = os.path.join(state_dir, 'rehearsal.log')
     command = [sys.executable, '-m', 'rehearsal', 'serve', '--engine', args.engine, '--state-dir', state_dir,
                '--catch-up', args.catch_up, '--stable-window', str(args.stable_window), '--apply-latency', str(args.apply_latency),
-               '--copy-seconds', str(args.copy_seconds), '--apply-rate', str(args.apply_rate), '--poll-interval', str(args.poll_interval)]
+               '--copy-seconds', str(args.copy_seconds), '--apply-rate', str(args.apply_rate), '--poll-interval', str(args.poll_interval),
+               '--dts-profile', args.dts_profile, '--time-scale', str(args.time_scale), '--cutover', args.cutover,
+               '--reverse-arm', args.reverse_arm]
     with open(log_path, 'w') as log:
         # Its own session: the rehearsal outlives this command and the terminal's Ctrl-C.
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -174,9 +183,7 @@ def serve(args):
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     with open(os.path.join(state_dir, 'supervisor.pid'), 'w') as stream:
         stream.write('%d\n' % os.getpid())
-    rehearsal = Rehearsal(args.engine, state_dir, catch_up=args.catch_up, stable_window=args.stable_window,
-                          apply_latency=args.apply_latency, copy_seconds=args.copy_seconds, apply_rate=args.apply_rate,
-                          poll_interval=args.poll_interval, out=sys.stdout)
+    rehearsal = _rehearsal(args, state_dir, sys.stdout)
     try:
         rehearsal.up()
         load_module.write_json(os.path.join(state_dir, 'environment.json'), rehearsal.settings())
@@ -223,10 +230,12 @@ def verify_command(args):
         job = control.job(job_id)
         return job['status'], job['delay_ms']
 
+    profile, scale = environment.get('dts_profile', 'fast'), environment.get('time_scale', 1.0)
     result = verify(kit, os.path.join(state_dir, 'load', 'journal.jsonl'), os.path.join(state_dir, 'switchover'),
-                    catch_up=environment['catch_up'], task_status=task_status)
+                    catch_up=environment['catch_up'], task_status=task_status, dts_waits=control.call('dts_waits'),
+                    time_scale=scale, dts_profile=profile)
     _write_json(args.json, result)
-    print(summary(result, _title(environment['engine'], environment['catch_up'])))
+    print(summary(result, _title(environment['engine'], environment['catch_up'], profile, scale)))
     return 0 if result['ok'] else 1
 
 
@@ -282,8 +291,27 @@ def _options(parser, state_dir=False):
     parser.add_argument('--apply-rate', type=float, default=150,
                         help='transactions per second the destination takes, so the backlog drains visibly; 0: no limit (default 150)')
     parser.add_argument('--poll-interval', type=float, default=0.5, help="the role's switchover_poll_interval (default 0.5)")
+    parser.add_argument('--dts-profile', choices=sorted(PROFILES), default='fast',
+                        help="the DTS emulator's latency profile: fast (the tests') or realistic (precheck 90 s, pause 5 s, "
+                             'start 15 s, API 150 ms: assumptions, see docs/emulator.md) (default fast)')
+    parser.add_argument('--time-scale', type=_positive, default=1.0,
+                        help="multiplies the profile's durations: 0.1 runs them 10x faster; the summary converts the windows back "
+                             'to real scale (default 1)')
+    parser.add_argument('--cutover', choices=CUTOVERS, default='armed', help="the role's switchover_cutover (default armed)")
+    parser.add_argument('--reverse-arm', choices=REVERSE_ARMS, default='before_fence',
+                        help="the role's switchover_reverse.arm (default before_fence)")
     if state_dir:
         parser.add_argument('--state-dir', required=True, help='where the rehearsal keeps its files')
+
+
+def _positive(value):
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError('must be a number > 0, got %r' % value)
+    return number
 
 
 def main(argv=None):

@@ -21,6 +21,7 @@ import time
 import yaml
 
 from dts_emulator import Emulator
+from dts_emulator.profiles import PROFILES
 from dts_emulator.replication.local import LocalPair
 
 from . import load as load_module
@@ -37,6 +38,11 @@ ACCESS_KEY_ID = 'LTAI5tRehearsalKey001'
 ACCESS_KEY_SECRET = 'rehearsal-secret-4b2d9e'
 REGION = 'cn-hangzhou'
 DURATIONS = {'precheck': 0.2, 'structure': 0.2, 'full': 1.0, 'reverse_precheck': 0.2}
+# CreateReverseDtsJob does not serve these engines: the role's method auto configures a reverse
+# migration task, which needs the passwords DTS never returns.
+CONFIGURE_ENGINES = ('postgresql', 'redis')
+CUTOVERS = ('armed', 'fast')
+REVERSE_ARMS = ('before_fence', 'in_window')
 PROXY_VARIABLES = ('HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy')
 APP_HOST = 'loadgen'
 
@@ -97,14 +103,27 @@ class Rehearsal(object):
     lasts (the application writes meanwhile, so incremental migration starts behind), and
     ``apply_rate``: transactions the destination takes per second (None: as fast as it can), which
     sets how fast that backlog drains. ``poll_interval``: the role's switchover_poll_interval.
-    ``out``: a stream for progress lines (None: quiet)."""
+    ``dts_profile``: the emulator's latency profile (fast, realistic), its figures times
+    ``time_scale``. ``cutover`` and ``reverse_arm``: the role's switchover_cutover and
+    switchover_reverse.arm. ``out``: a stream for progress lines (None: quiet)."""
 
     def __init__(self, engine, state_dir, catch_up='token', stable_window=2, apply_latency=0.05, copy_seconds=1.0, apply_rate=None,
-                 poll_interval=0.5, out=None):
+                 poll_interval=0.5, out=None, dts_profile='fast', time_scale=1.0, cutover='armed', reverse_arm='before_fence'):
         if engine not in KITS:
             raise RehearsalError('engine must be one of %s, got %r' % (', '.join(sorted(KITS)), engine))
         if catch_up not in ('token', 'stable_window'):
             raise RehearsalError('catch_up must be token or stable_window, got %r' % (catch_up,))
+        if dts_profile not in PROFILES:
+            raise RehearsalError('dts_profile must be one of %s, got %r' % (', '.join(sorted(PROFILES)), dts_profile))
+        if not time_scale or float(time_scale) <= 0:
+            raise RehearsalError('time_scale must be a number > 0, got %r' % (time_scale,))
+        if cutover not in CUTOVERS or reverse_arm not in REVERSE_ARMS:
+            raise RehearsalError('cutover must be one of %s and reverse_arm one of %s, got %r and %r'
+                                 % (', '.join(CUTOVERS), ', '.join(REVERSE_ARMS), cutover, reverse_arm))
+        self.dts_profile = dts_profile
+        self.time_scale = float(time_scale)
+        self.cutover = cutover
+        self.reverse_arm = reverse_arm
         self.engine = engine
         self.state_dir = os.path.abspath(state_dir)
         self.catch_up = catch_up
@@ -163,7 +182,10 @@ class Rehearsal(object):
         self.kit.prepare()
 
         self._emulator_log = open(self.path('emulator', 'emulator.log'), 'a')
-        self.emulator = Emulator(accounts={ACCESS_KEY_ID: ACCESS_KEY_SECRET}, region=REGION, durations=dict(DURATIONS, full=self.copy_seconds),
+        # fast: the rehearsal's own short durations; otherwise the profile's (scaled), but the copy as asked.
+        durations = dict(DURATIONS, full=self.copy_seconds) if self.dts_profile == 'fast' else {'structure': 0.2, 'full': self.copy_seconds}
+        self.emulator = Emulator(accounts={ACCESS_KEY_ID: ACCESS_KEY_SECRET}, region=REGION, durations=durations,
+                                 profile=self.dts_profile, latency_scale=self.time_scale,
                                  state_file=self.path('emulator', 'state.json'), log=self._emulator_log,
                                  replication={'credentials': self.pair.credentials, 'apply_latency': self.apply_latency,
                                               'apply_rate': self.apply_rate}).start()
@@ -174,8 +196,8 @@ class Rehearsal(object):
         # The application writes from before the task starts: the copy and the backlog are real.
         self.load = load_module.LoadGenerator(self.kit, self.path('load')).start('source')
         self.emulator.model.start(self.job)
-        self.say('DTS emulator 127.0.0.1:%d: task %s started: precheck, structure, full copy (%s s), then incremental migration.'
-                 % (self.emulator.port, self.job.job_id, self.copy_seconds))
+        self.say('DTS emulator 127.0.0.1:%d (profile %s, scale %g): task %s started: precheck, structure, full copy (%s s), '
+                 'then incremental migration.' % (self.emulator.port, self.dts_profile, self.time_scale, self.job.job_id, self.copy_seconds))
         # The playbook may start now: it waits for the incremental phase and for the backlog to drain.
         self._wait(lambda: self.emulator.replication_status(self.job.job_id)['capturing'], 60, 'the task to start')
         self._write_files()
@@ -219,11 +241,20 @@ class Rehearsal(object):
             'switchover_traffic': {'method': 'tasks', 'hosts': 'rehearsal_apps', 'stop_tasks': self.path('traffic', 'stop.yml'),
                                    'start_tasks': self.path('traffic', 'start.yml')},
             'switchover_state_dir': self.path('switchover'),
+            'switchover_cutover': self.cutover,
+            'switchover_reverse': self.reverse_settings(),
         })
         return {'all': {'children': {
             'dts_units': {'vars': dict(local), 'hosts': {DATABASE: unit}},
             'rehearsal_apps': {'vars': dict(local), 'hosts': {APP_HOST: None}},
         }}}
+
+    def reverse_settings(self):
+        reverse = {'method': 'auto', 'arm': self.reverse_arm}
+        if self.engine in CONFIGURE_ENGINES:
+            # The reverse task reads the destination and writes the source with the migration account.
+            reverse.update(source_password=self.pair.migration_password, destination_password=self.pair.migration_password)
+        return reverse
 
     # -- the switchover -----------------------------------------------------------------------
 
@@ -280,7 +311,8 @@ class Rehearsal(object):
         self.stop_load()
         return verify(self.kit, self.load.journal_path, self.path('switchover'), catch_up=self.catch_up, timeout=timeout,
                       playbook_rc=self.playbook.returncode if self.playbook else None, switchover_seconds=self.switchover_seconds,
-                      task_status=self.task_status)
+                      task_status=self.task_status, dts_waits=self.emulator.dts_waits() if self.emulator else None,
+                      time_scale=self.time_scale, dts_profile=self.dts_profile)
 
     def task_status(self, job_id):
         job = self.emulator.job(job_id)
@@ -289,7 +321,8 @@ class Rehearsal(object):
     def settings(self):
         """What `python -m rehearsal verify` needs from another process (environment.json)."""
         return {'engine': self.engine, 'catch_up': self.catch_up, 'kit': self.kit.settings(), 'job_id': self.job.job_id,
-                'emulator': self.emulator.endpoint, 'state_dir': self.state_dir}
+                'emulator': self.emulator.endpoint, 'state_dir': self.state_dir, 'dts_profile': self.dts_profile,
+                'time_scale': self.time_scale, 'cutover': self.cutover, 'reverse_arm': self.reverse_arm}
 
     # -- down ---------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ import json
 import os
 import time
 
+from dts_emulator.profiles import overlap, unscaled
+
 from .kits import ACK, FAILED, REFUSED, UNKNOWN
 from .load import read_journal
 
@@ -36,9 +38,34 @@ def _key(entry):
     return (entry['writer'], entry['n'], entry['side'])
 
 
-def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=None, switchover_seconds=None, task_status=None):
+def application_gap(acked):
+    """(last acknowledged write on the source before the first on the destination, that first one): the
+    write gap the application saw, or (None, None) when it never wrote on the destination."""
+    firsts = [entry['t'] for entry in acked if entry['side'] == 'destination']
+    if not firsts:
+        return None, None
+    first = min(firsts)
+    before = [entry['t'] for entry in acked if entry['side'] == 'source' and entry['t'] <= first]
+    return (max(before) if before else None), first
+
+
+def at_real_scale(span, dts_waits, time_scale):
+    """A (start, end) span measured under a latency scale as it would be unscaled: the emulated DTS time
+    inside it (prechecks, pauses, starts, API answers, from the emulator) counts 1/scale times; the rest
+    (databases, Ansible, the role) is real time already. Returns (seconds, emulated seconds inside), or
+    (None, None)."""
+    start, end = span
+    if start is None or end is None or dts_waits is None:
+        return None, None
+    inside = overlap([(wait['start'], wait['end']) for wait in dts_waits], float(start), float(end))
+    return unscaled(float(end) - float(start), inside, time_scale), inside
+
+
+def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=None, switchover_seconds=None, task_status=None,
+           dts_waits=None, time_scale=1.0, dts_profile='fast'):
     """A JSON-safe result: ``ok``, ``problems`` (sentences), and the figures. ``task_status(job_id)``
-    gives (status, delay_ms) of a DTS task, for the summary."""
+    gives (status, delay_ms) of a DTS task, for the summary. ``dts_waits``: the emulator's
+    (Emulator.dts_waits()), to give the windows at real scale when its ``time_scale`` is not 1."""
     entries = read_journal(journal_path)
     by_outcome = collections.defaultdict(list)
     for entry in entries:
@@ -82,6 +109,7 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
 
     report, journal = _report(state_dir)
     window = lag = None
+    window_span = (None, None)
     outcome = journal.get('outcome') if journal else None
     if switchover_seconds is None and report and report.get('started') and report.get('finished'):
         switchover_seconds = round(float(report['finished']) - float(report['started']), 1)
@@ -91,6 +119,7 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
         problems.append('the role wrote no report in %s' % os.path.join(state_dir, 'reports'))
     else:
         window = report['write_unavailable']['seconds']
+        window_span = (report['write_unavailable'].get('start'), report['write_unavailable'].get('end'))
         samples = report.get('lag_samples') or []
         delays = [sample['delay_ms'] for sample in samples if sample.get('delay_ms') is not None]
         lag = {'samples': len(samples), 'curve_ms': _curve(samples), 'max_ms': max(delays) if delays else None}
@@ -101,6 +130,10 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
     if outcome != 'completed':
         problems.append('the switchover journal says %s, not completed' % (outcome or 'nothing'))
 
+    gap_span = application_gap(acked)
+    gap = None if None in gap_span else round(gap_span[1] - gap_span[0], 3)
+    real_window, window_dts = at_real_scale(window_span, dts_waits, time_scale)
+    real_gap, gap_dts = at_real_scale(gap_span, dts_waits, time_scale)
     refusals = collections.Counter(entry['error'] for entry in by_outcome[REFUSED])
     tasks = {}
     if task_status is not None and journal:
@@ -128,6 +161,14 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
         },
         'refusals': dict(refusals.most_common(3)),
         'write_unavailable_seconds': window,
+        'application_gap_seconds': gap,
+        'dts_profile': dts_profile,
+        'time_scale': time_scale,
+        # The same figures at real scale (equal to the measured ones at scale 1), and the emulated DTS
+        # time that was inside each.
+        'real_scale': {'write_unavailable_seconds': real_window, 'application_gap_seconds': real_gap,
+                       'dts_in_window_seconds': window_dts, 'dts_in_gap_seconds': gap_dts},
+        'reverse_armed': (journal or {}).get('data', {}).get('reverse_method'),
         'lag': lag,
         'tasks': tasks,
     }
@@ -135,6 +176,17 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
 
 def _seconds(value):
     return '-' if value is None else '%.2f s' % value
+
+
+def _real(result, key, inside_key):
+    """The figure at real scale, when measured under a latency scale."""
+    scale = result.get('time_scale') or 1.0
+    real = (result.get('real_scale') or {}).get(key)
+    if scale == 1.0 or real is None:
+        return ''
+    return ('\n                    at real scale %s: DTS profile %s ran at %gx its durations; the %s of emulated DTS time inside '
+            '(prechecks, pauses, starts, API answers) count %gx, the rest is real time'
+            % (_seconds(real), result.get('dts_profile'), scale, _seconds(result['real_scale'][inside_key]), 1.0 / scale))
 
 
 def summary(result, title):
@@ -148,7 +200,10 @@ def summary(result, title):
         '  switchover        %s in %s%s, catch-up %s'
         % (result['outcome'], _seconds(result['switchover_seconds']),
            ' (ansible-playbook rc %s)' % result['playbook_rc'] if result['playbook_rc'] is not None else '', result['catch_up']),
-        '  write-unavailable %s (fence -> applications on the destination)' % _seconds(result['write_unavailable_seconds']),
+        '  write-unavailable %s (fence -> point of no return: applications may write on the destination)%s'
+        % (_seconds(result['write_unavailable_seconds']), _real(result, 'write_unavailable_seconds', 'dts_in_window_seconds')),
+        '  application gap   %s (last acknowledged write on the source -> first on the destination)%s'
+        % (_seconds(result.get('application_gap_seconds')), _real(result, 'application_gap_seconds', 'dts_in_gap_seconds')),
         '  lag (s)           %s  (%d samples, max %s)'
         % (curve, lag.get('samples', 0), _seconds(lag['max_ms'] / 1000.0) if lag.get('max_ms') is not None else '-'),
         '  acknowledged      %d on the source, %d on the destination (%d of them back on the source via the reverse task)'
