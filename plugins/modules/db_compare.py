@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: db_compare
 short_description: Compare the data of the source and the destination, chunk by chunk, hashed by the servers
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Compares tables, collections or key patterns between the source and the destination of a
     migration, and names the rows or keys that differ, before the applications move.

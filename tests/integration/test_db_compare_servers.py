@@ -7,6 +7,7 @@ test; the 1,000,000-row figures are in tests/bench (make bench).
 """
 
 import json
+import os
 import secrets
 
 import pytest
@@ -258,3 +259,56 @@ def test_module_in_a_playbook_with_objects_from_the_dts_task(tables, emulator, d
     assert result['msg'] == 'The data differ: %s: changed 1500.' % tables.object('items')
     assert result['differences'][0]['keys'] == [1500]
     assert tables.source.params['login_password'] not in json.dumps(result)
+
+
+# -- the role's phase file (roles/switchover/tasks/phases/verify_data.yml) ---------------------------
+PHASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'roles', 'switchover', 'tasks', 'phases', 'verify_data.yml')
+
+
+def phase_play(tables, extra_tasks, **variables):  # pylint: disable=redefined-outer-name
+    facts = dict(switchover_source=tables.params(tables.source), switchover_destination=tables.params(tables.destination),
+                 switchover_verify='checksum', switchover_verify_objects=[tables.object('items')], switchover_job_id='dtsjob0001',
+                 switchover_verify_chunk_size=1000, switchover_journal={'point_of_no_return': False, 'data': {}},
+                 switchover_budget_left=60)
+    facts.update(variables)
+    return [{'name': 'inputs', 'ansible.builtin.set_fact': facts}] + extra_tasks
+
+
+def include_phase(name):
+    return {'name': name, 'ansible.builtin.include_tasks': PHASE}
+
+
+def show(name, variable):
+    return {'name': name, 'ansible.builtin.debug': {'var': variable}}
+
+
+def test_phase_file_aborts_before_the_switch_and_reports_after_it(mariadb, mariadb_destination):
+    tables = Tables('mariadb', mariadb, mariadb_destination).create()
+    try:
+        run = play(phase_play(tables, [include_phase('verify'), show('result', 'switchover_phase_result'),
+                                       show('data', 'switchover_phase_data')]))
+        assert run.rc == 0, run
+        result = run.task('result')['switchover_phase_result']
+        assert result['consistent'] is True and result['differences'] == [] and result['method'] == 'checksum'
+        assert result['plan'] == ('compare %s by checksum, a difference aborts; it took an unknown time (no earlier run)'
+                                  % tables.object('items'))
+        assert run.task('data')['switchover_phase_data']['verify_data']['rows_compared'] == 2 * ROWS
+
+        tables.sql(tables.destination, 'DELETE FROM items WHERE id = 42')
+        blocked = {'name': 'guarded', 'block': [include_phase('verify')],
+                   'rescue': [show('blocked', 'ansible_failed_result.msg')]}
+        run = play(phase_play(tables, [blocked, {'name': 'after the switch', 'ansible.builtin.set_fact': {'switchover_verify_when': 'after_switch'}},
+                                       include_phase('verify after'), show('reported', 'switchover_phase_result')]))
+        assert run.rc == 0, run
+        assert run.task('blocked')['ansible_failed_result.msg'] == 'The data differ: %s: missing 42.' % tables.object('items')
+        reported = run.task('reported')['switchover_phase_result']
+        assert reported['consistent'] is False and reported['differences'][0]['keys'] == [42]
+        assert reported['plan'].endswith('by checksum, report only; it took an unknown time (no earlier run)')
+
+        run = play(phase_play(tables, [include_phase('plan'), show('planned', 'switchover_phase_result')],
+                              switchover_journal={'point_of_no_return': False, 'data': {'verify_data': {'seconds': 12.5}}}), check=True)
+        assert run.rc == 0, run
+        planned = run.task('planned')['switchover_phase_result']
+        assert planned['consistent'] is None and planned['plan'].endswith('a difference aborts; it took 12.5 s on the last run')
+    finally:
+        tables.drop()
