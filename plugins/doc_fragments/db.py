@@ -73,6 +73,12 @@ options:
         redis up to O(connect_timeout); postgresql bounds the login with it.
     type: int
     default: 10
+  instance_id:
+    description:
+      - The cloud instance ID of this database (ApsaraDB RDS C(rm-...), PolarDB C(pc-...), ApsaraDB for
+        MongoDB C(dds-...), Tair/Redis C(r-...)), as DTS names it in the task's endpoint.
+      - Only M(dtsops.switchover.switchover_unit_check) reads it; the other modules ignore it.
+    type: str
 requirements:
   - The driver of the engine on the host that runs the module (the controller with a local connection),
     one of PyMySQL (mysql), psycopg2 (postgresql), pymssql (sqlserver), oracledb (oracle, thin mode),
@@ -129,6 +135,9 @@ options:
         description: Seconds to wait for the connection.
         type: int
         default: 10
+      instance_id:
+        description: Cloud instance ID (C(rm-...), C(pc-...)); only M(dtsops.switchover.switchover_unit_check) reads it.
+        type: str
   destination:
     description:
       - Connection to the destination database (the migration task's destination), with the same
@@ -175,6 +184,9 @@ options:
         description: Seconds to wait for the connection.
         type: int
         default: 10
+      instance_id:
+        description: Cloud instance ID (C(rm-...), C(pc-...)); only M(dtsops.switchover.switchover_unit_check) reads it.
+        type: str
 requirements:
   - The drivers of both engines on the host that runs the module (see the single-database modules).
 '''
@@ -227,6 +239,9 @@ options:
         description: Seconds to wait for the connection.
         type: int
         default: 10
+      instance_id:
+        description: Cloud instance ID (C(rm-...), C(pc-...)); only M(dtsops.switchover.switchover_unit_check) reads it.
+        type: str
       object:
         description:
           - Where the journal is kept. C(schema.table) for mysql (C(database.table)), postgresql

@@ -73,6 +73,8 @@ def db_connection_spec():
         client_cert=dict(type='path'),
         client_key=dict(type='path', no_log=False),
         connect_timeout=dict(type='int', default=10),
+        # Read only by switchover_unit_check; accepted everywhere so one connection dict serves all.
+        instance_id=dict(type='str'),
     )
 
 
