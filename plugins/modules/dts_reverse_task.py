@@ -619,6 +619,8 @@ class ReverseTask(object):
             # Finished as deleted, reference dts-reverse-flow.md): releasing it again finds nothing.
             if exc.kind != 'not_found':
                 raise
+            self.result.update(changed=False, released=False, state='absent')
+            return 'absent', 'absent'
         if self.params['wait']:
             self.wait_for(reverse.job_id, ('absent', 'stopped'), 'released')
             self.result['state'] = 'absent'
@@ -654,7 +656,7 @@ def validate(module):
         misplaced = [name for name in CONFIGURE_ONLY + PASSWORDS if params[name] is not None]
         if misplaced:
             module.fail_json(msg='%s only apply to method: configure (or auto, which may fall back to it).' % ', '.join(misplaced))
-    elif params['state'] == 'present':
+    elif params['method'] == 'configure' and params['state'] == 'present':
         missing = [name for name in PASSWORDS if not params[name]]
         if missing:
             module.fail_json(msg='method: configure needs %s: DTS does not return the database passwords of the forward task.'

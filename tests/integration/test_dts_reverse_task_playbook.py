@@ -212,16 +212,27 @@ def test_absent_stops_and_releases(emulator, dts_options):
     assert emulator.job(forward.job_id).paused is True
 
 
-def test_absent_by_reverse_job_id_once_the_forward_task_is_gone(emulator, dts_options):
+@pytest.mark.parametrize('released_status', ['not_found', 'finished'])
+def test_absent_by_reverse_job_id_once_the_forward_task_is_gone(emulator, dts_options, released_status):
+    # DTS may forget a released task or still describe it as Finished (reference dts-reverse-flow.md).
     forward = forward_job(emulator)
     run = play([reverse_task(dts_options, 'create', job_id=forward.job_id, start=False),
                 {'name': 'release forward', 'dtsops.switchover.dts_task': dict(dts_options, job_id=forward.job_id, state='absent')}])
     reverse_id = run.task('create')['job_id']
-    run = play([reverse_task(dts_options, 'no id', ignore_errors=True, job_id=forward.job_id, state='absent'),
-                reverse_task(dts_options, 'by id', job_id=forward.job_id, reverse_job_id=reverse_id, state='absent')])
-    assert run.task('no id')['msg'] == ('DTS task %s not found in region cn-hangzhou. Set reverse_job_id to release its reverse task.'
-                                        % forward.job_id)
-    assert run.task('by id')['released'] is True
+    saved, emulator.api.released_status = emulator.api.released_status, released_status
+    try:
+        run = play([reverse_task(dts_options, 'no id', ignore_errors=True, job_id=forward.job_id, state='absent'),
+                    reverse_task(dts_options, 'by id', job_id=forward.job_id, reverse_job_id=reverse_id, state='absent')])
+    finally:
+        emulator.api.released_status = saved
+    if released_status == 'not_found':
+        assert run.task('no id')['msg'] == ('DTS task %s not found in region cn-hangzhou. Set reverse_job_id to release its reverse task.'
+                                            % forward.job_id)
+        assert run.task('by id')['released'] is True
+    else:
+        # The forward task is still described: its reverse task is found by its endpoints.
+        assert (run.task('no id')['released'], run.task('no id')['job_id']) == (True, reverse_id)
+        assert run.task('by id')['state'] == 'absent'
     assert emulator.job(reverse_id).released is True
 
 
