@@ -128,6 +128,10 @@ def test_changed_missing_and_extra_rows_are_named(engines, tables):  # pylint: d
     assert found[('pairs', 'changed')]['keys'] == [[50, 'k2']]
     items = summary['objects'][0]
     assert (items['source_count'], items['destination_count'], items['differing_chunks']) == (ROWS, ROWS, 3)
+    # Composite keys as chunk bounds: (a, b) > (x, y) on the server.
+    summary, dummy, dummy = compare_tables(engines, tables, ['pairs'], chunk_size=64, leaf_rows=8)
+    assert [(d['kind'], d['keys']) for d in summary['differences']] == [('changed', [[50, 'k2']])]
+    assert summary['objects'][0]['chunks'] == 5
 
 
 def test_one_changed_row_in_a_big_chunk_is_narrowed(engines, tables):  # pylint: disable=redefined-outer-name

@@ -176,4 +176,3 @@ class RedisCompare(object):
 
 def comparer(source, destination, **options):
     return RedisCompare(source, destination, **options)
-
