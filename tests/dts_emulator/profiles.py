@@ -46,8 +46,8 @@ def overlap(intervals, start, end):
     """Seconds of [start, end] covered by the union of ``intervals`` ((start, end) pairs)."""
     covered, reach = 0.0, start
     for left, right in sorted((max(left, start), min(right, end)) for left, right in intervals):
-        if right <= reach:
-            continue
+        if right <= max(left, reach):
+            continue    # outside the span, or already counted
         covered += right - max(left, reach)
         reach = right
     return covered

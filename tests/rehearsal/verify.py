@@ -61,6 +61,20 @@ def at_real_scale(span, dts_waits, time_scale):
     return unscaled(float(end) - float(start), inside, time_scale), inside
 
 
+def _reverse_armed(journal, fence):
+    """How the role made the reverse task and when it armed it, in seconds from the fence (negative:
+    before it), from the journal."""
+    if not journal:
+        return {}
+    armed = {'method': (journal.get('data') or {}).get('reverse_method')}
+    for name, entry in (journal.get('phases') or {}).items():
+        if (name == 'arm_reverse' or name.endswith('_arm_reverse')) and fence is not None and (entry or {}).get('started'):
+            armed['from_fence_seconds'] = round(float(entry['started']) - float(fence), 3)
+            if entry.get('finished'):
+                armed['seconds'] = round(float(entry['finished']) - float(entry['started']), 3)
+    return armed
+
+
 def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=None, switchover_seconds=None, task_status=None,
            dts_waits=None, time_scale=1.0, dts_profile='fast'):
     """A JSON-safe result: ``ok``, ``problems`` (sentences), and the figures. ``task_status(job_id)``
@@ -168,7 +182,7 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
         # time that was inside each.
         'real_scale': {'write_unavailable_seconds': real_window, 'application_gap_seconds': real_gap,
                        'dts_in_window_seconds': window_dts, 'dts_in_gap_seconds': gap_dts},
-        'reverse_armed': (journal or {}).get('data', {}).get('reverse_method'),
+        'reverse': _reverse_armed(journal, window_span[0]),
         'lag': lag,
         'tasks': tasks,
     }
@@ -213,6 +227,12 @@ def summary(result, title):
         '  lost %d, duplicated %d, outcome unknown %d, failed before commit %d'
         % (writes['lost'], writes['duplicated'], writes['unknown_outcome'], writes['failed_before_commit']),
     ]
+    reverse = result.get('reverse') or {}
+    if 'from_fence_seconds' in reverse:
+        offset = reverse['from_fence_seconds']
+        lines.append('  reverse armed     %.2f s %s, method %s, arming took %s'
+                     % (abs(offset), 'before the fence' if offset < 0 else 'after the fence (inside the window)', reverse.get('method'),
+                        _seconds(reverse.get('seconds'))))
     for name, task in sorted(result['tasks'].items()):
         lines.append('  %-17s %s %s, delay %d ms' % (name + ' task', task['job_id'], task['status'], task['delay_ms']))
     lines.append('')

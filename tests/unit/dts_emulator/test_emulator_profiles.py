@@ -51,6 +51,7 @@ def test_unscaled_window():
     # Overlapping waits count once, only inside the window.
     assert overlap([(0, 2), (1, 3), (5, 6), (9, 20)], 1.5, 10) == pytest.approx(1.5 + 1 + 1)
     assert overlap([], 0, 10) == 0
+    assert overlap([(0, 1), (11, 12)], 2, 10) == 0
 
 
 def test_dts_waits_record_what_took_emulated_time(slow, clock):
