@@ -236,6 +236,7 @@ def build_report(journal):
             'forward': data.get('job_id'),
             'reverse': data.get('reverse_job_id'),
             'forward_released': bool(data.get('forward_released')),
+            'reverse_released': any('reverse task released' in str(done) for done in data.get('abort_done') or []),
         },
         'source': _public(data.get('source')),
         'destination': _public(data.get('destination')),
@@ -261,6 +262,12 @@ def build_report(journal):
     }
 
 
+def _reverse(tasks, missing='none'):
+    if not tasks.get('reverse'):
+        return missing
+    return '%s%s' % (tasks['reverse'], ' (released)' if tasks.get('reverse_released') else '')
+
+
 def summary_line(report, files=None):
     """One line that says what is true: outcome, fence, both windows, reverse task, report."""
     windows_ = report['windows']
@@ -274,7 +281,7 @@ def summary_line(report, files=None):
     app = windows_['application']
     if app['seconds'] is not None:
         parts.append('%s %s' % (app['label'], _seconds(app['seconds'])))
-    parts.append('reverse task %s' % (report['tasks']['reverse'] or 'none'))
+    parts.append('reverse task %s' % _reverse(report['tasks']))
     if files:
         parts.append('report %s' % (files.get('html') or files.get('markdown') or files.get('json')))
     return '; '.join(parts)
@@ -560,7 +567,7 @@ def _summary_rows(report):
         (windows_['application']['label'].capitalize(), _window_text(windows_['application'])),
         ('Point of no return', iso(report['point_of_no_return']) or 'not reached'),
         ('Forward task', '%s%s' % (tasks['forward'] or 'unknown', ' (released)' if tasks['forward_released'] else '')),
-        ('Reverse task', tasks['reverse'] or 'not created'),
+        ('Reverse task', _reverse(tasks, 'not created')),
         ('Catch-up', report['catch_up']['mode'] or 'not recorded'),
     ]
     if report['abort']['reason']:
@@ -796,6 +803,7 @@ def fleet_unit(entry, dest):
         'message': report['message'],
         'journal': path,
         'fence': report['fence_state']['summary'],
+        'fence_state': report['fence_state']['state'],
         'windows': report['windows'],
         'point_of_no_return': report['point_of_no_return'],
         'tasks': report['tasks'],
@@ -832,30 +840,47 @@ def _fleet_outcomes(fleet):
     return ', '.join('%d %s' % (count, outcome) for outcome, count in sorted(fleet['outcomes'].items())) or 'no unit'
 
 
+# The fence in a word or two per unit for the fleet table; the unit's report has the sentence.
+FENCE_WORDS = {'none': 'not taken', 'lifted': 'lifted', 'closed': 'taken, switched', 'fenced': 'MAY STILL HOLD'}
+
+
+def _window_cell(window):
+    if window.get('seconds') is not None:
+        return _seconds(window['seconds'])
+    return 'open' if window.get('start') is not None else 'none'
+
+
 def _fleet_row(unit):
-    windows_ = unit.get('windows') or {'role': {}, 'application': {}}
+    if not unit.get('windows'):
+        return (unit['outcome'], '-', '-', '-', '-')
+    windows_ = unit['windows']
     return (
         unit['outcome'],
-        _seconds(windows_['role'].get('seconds')) or windows_['role'].get('note', ''),
-        _seconds(windows_['application'].get('seconds')) or windows_['application'].get('note', ''),
-        (unit.get('tasks') or {}).get('reverse') or 'none',
-        unit.get('fence', ''),
+        _window_cell(windows_['role']),
+        _window_cell(windows_['application']),
+        _reverse(unit.get('tasks') or {}),
+        FENCE_WORDS.get(unit.get('fence_state'), 'unknown'),
     )
 
 
 def render_fleet_markdown(fleet):
     lines = ['# %s: %s' % (_fleet_title(fleet), _fleet_outcomes(fleet)), '',
              'Written %s. Windows: the %s, and the %s.' % (iso(fleet['generated']), ROLE_WINDOW, APP_WINDOW % 'destination'), '']
-    rows = []
+    rows, links = [], []
     for unit in fleet['units']:
         link = unit['links'].get('markdown') or unit['links'].get('html') or unit['links'].get('json')
-        name = '[%s](%s)' % (unit['unit'], link) if link else unit['unit']
-        rows.append((name,) + _fleet_row(unit))
+        # Reference links keep the table narrow enough for a terminal.
+        rows.append(('[%s]' % unit['unit'] if link else unit['unit'],) + _fleet_row(unit))
+        if link:
+            links.append('[%s]: %s' % (unit['unit'], link))
     lines += md_table(('Unit', 'Outcome', 'Write-unavailable', 'Applications saw', 'Reverse task', 'Fence'), rows)
     notes = [(unit['unit'], unit.get('message')) for unit in fleet['units'] if unit.get('message') and unit['outcome'] != 'completed']
+    notes += [(unit['unit'], unit['fence']) for unit in fleet['units'] if unit.get('fence_state') == 'fenced']
     if notes:
-        lines += ['', '## Why units did not complete', '']
+        lines += ['', '## Units to look at', '']
         lines += ['- %s: %s' % (name, message) for name, message in notes]
+    if links:
+        lines += [''] + links
     return '\n'.join(lines) + '\n'
 
 
@@ -868,7 +893,10 @@ def render_fleet_html(fleet):
         cells = _fleet_row(unit)
         outcome = '<span class="outcome-%s">%s</span>' % (esc(str(cells[0])).replace(' ', '-'), esc(str(cells[0])))
         message = '<br><span class="muted">%s</span>' % esc(unit['message']) if unit.get('message') and unit['outcome'] != 'completed' else ''
-        rows.append((name, outcome + message) + tuple(esc(str(cell)) for cell in cells[1:]))
+        # The sentence only where it needs reading; the unit's report has it in every case.
+        fence = ('<span class="outcome-failed">%s</span>' % esc(unit['fence']) if unit.get('fence_state') == 'fenced'
+                 else '<span title="%s">%s</span>' % (esc(unit.get('fence', '')), esc(cells[4])))
+        rows.append((name, outcome + message) + tuple(esc(str(cell)) for cell in cells[1:4]) + (fence,))
     table = _html_table(('Unit', 'Outcome', 'Write-unavailable window (fence to point of no return)',
                          'Application-observed window (traffic stopped to traffic started)', 'Reverse task', 'Fence'),
                         rows or [('none', '', '', '', '', '')], numeric=(2, 3))

@@ -65,7 +65,8 @@ def _aborted(fenced, lifted=True):
         _phase(journal, 'stop_traffic', 2005.0, 2005.5)
         _phase(journal, 'fence', 2006.0, 2006.5)
         data.update(window_start=2006.0, fence={'scope': 'accounts', 'changes': []}, traffic_stopped=True)
-        done = ['traffic back on the source'] + (['source fence lifted'] if lifted else [])
+        done = ['traffic back on the source'] + (['source fence lifted', 'reverse task released'] if lifted else [])
+        data['reverse_job_id'] = 'rev2'
         errors = [] if lifted else ['lifting the fence on the source: Lost connection to server']
         data.update(abort_done=done, abort_errors=errors)
         if lifted:
@@ -149,8 +150,9 @@ def test_the_abort_summary_says_what_is_true_of_the_fence(fenced, lifted, state,
         assert report['windows']['role']['label'] == 'write-unavailable window (fence to the source reopened by the abort)'
         assert report['windows']['role']['seconds'] == 3.0
         assert report['windows']['application']['label'] == 'application-observed window (traffic stopped to traffic back on the source)'
-        assert 'may still be fenced' not in line
+        assert 'may still be fenced' not in line and 'reverse task rev2 (released)' in line
     else:
+        assert 'reverse task rev2;' in line
         assert report['windows']['role']['seconds'] is None
     for text in (r.render_markdown(report), r.render_html(report)):
         assert 'not closed' not in text
@@ -303,12 +305,16 @@ def test_fleet_report_has_every_unit_with_both_windows_and_links(tmp_path):
     assert (orders['windows']['role']['seconds'], orders['windows']['application']['seconds']) == (2.9, 5.5)
     assert orders['links']['html'] == '../reports/%s' % unit_reports['html'].rsplit('/', 1)[1]
     assert (tmp_path / 'fleet' / orders['links']['html']).exists()
-    assert fleet['units'][0]['fence'] == 'no fence was taken' and fleet['units'][0]['tasks']['reverse'] is None
+    assert fleet['units'][0]['fence'] == 'no fence was taken' and fleet['units'][0]['fence_state'] == 'none'
+    assert fleet['units'][0]['tasks']['reverse'] is None
 
     text = open(result['files']['markdown']).read()
     rows = [line for line in text.split('\n') if line.startswith('|')]
-    assert len(rows) == 5 and len(set(len(line) for line in rows)) == 1
-    assert '[orders](../reports/orders-' in text and '| 2.9 s ' in text and '| 5.5 s ' in text
+    assert len(rows) == 5 and len(set(len(line) for line in rows)) == 1 and len(rows[0]) < 100
+    cells = [[cell.strip() for cell in row.split('|')[1:-1]] for row in rows]
+    assert cells[2] == ['billing', 'aborted', 'none', 'none', 'none', 'not taken']
+    assert cells[4] == ['[orders]', 'completed', '2.9 s', '5.5 s', 'rev1', 'taken, switched']
+    assert '\n[orders]: ../reports/orders-' in text and '[billing]:' not in text
     assert '- billing: Fail here: injected failure' in text
     page = open(result['files']['html']).read()
     assert '<a href="../reports/orders-' in page and 'no fence was taken' in page and '1970-01-01T00:50:00.000Z' in page
@@ -318,3 +324,12 @@ def test_fleet_report_refuses_a_name_that_is_a_path(tmp_path):
     with pytest.raises(r.ReportError, match='is not a file name'):
         r.run_fleet({'units': [{'journal_path': str(tmp_path / 'a.json')}], 'dest': str(tmp_path), 'name': '../x',
                      'formats': ['json']})
+
+
+def test_fleet_report_points_at_a_unit_that_may_still_be_fenced(tmp_path):
+    stuck = _write(tmp_path, _aborted(True, lifted=False))
+    result = r.run_fleet({'units': [{'journal_path': stuck}], 'dest': str(tmp_path), 'name': 'f', 'formats': ['markdown', 'html']})
+    text = open(result['files']['markdown']).read()
+    assert '| MAY STILL HOLD |' in text
+    assert '- billing: source may still be fenced: lifting the fence on the source: Lost connection to server' in text
+    assert '<span class="outcome-failed">source may still be fenced' in open(result['files']['html']).read()
