@@ -23,6 +23,8 @@ from harness import run_playbook  # noqa: E402  pylint: disable=wrong-import-pos
 
 ACCESS_KEY_ID = 'LTAI5tRehearsalKey001'
 ACCESS_KEY_SECRET = 'rehearsal-secret-4b2d9e'
+# The databases' password, for a configured reverse task (the endpoints are labels: nothing logs in).
+REVERSE_PASSWORD = 'rehearsal-db-secret-7f1c'
 REGION = 'cn-hangzhou'
 # What DTS calls each engine, and its usual port (the endpoints are only labels in this demo).
 ENGINES = {'mysql': ('MySQL', 3306), 'postgresql': ('PostgreSQL', 5432), 'sqlserver': ('MSSQL', 1433), 'oracle': ('Oracle', 1521),
@@ -101,8 +103,9 @@ def lag_curve(samples, points=8):
 def summary(engine, endpoint, run, requests):
     info = run.task('Read the migration task')
     undelayed = run.task('Wait until the migration task is not delayed')
+    armed = run.task('Arm the reverse task while the migration task runs')
     paused = run.task('Pause the migration task')
-    reverse = run.task('Create the reverse task and start its writer at the pause checkpoint')
+    reverse = run.task('Start the reverse task at the pause checkpoint')
     again = run.task('Run the same steps again (nothing changes)')
     job, reverse_job = info['jobs'][0], reverse['job']
     counts = Counter(request['action'] for request in requests)
@@ -113,9 +116,11 @@ def summary(engine, endpoint, run, requests):
         '  at the start     %s, phase %s, delay %s' % (job['status'], job['phase'], seconds(job['delay_seconds'])),
         '  not delayed      after %s and %d polls, held %s; lag %s'
         % (seconds(undelayed['waited']), undelayed['polls'], seconds(undelayed['held_for']), lag_curve(undelayed['samples'])),
+        '  reverse armed    %s by method %s while the migration task ran, in %s'
+        % (armed['job_id'], armed['method'], seconds(armed['waited'])),
         '  paused           %s at checkpoint %s (%s), changed=%s'
         % (paused['status'], paused['checkpoint'], paused['job']['checkpoint_time'], paused['changed']),
-        '  reverse task     %s (%s, %s), writer started from %s, in %s'
+        '  reverse task     %s (%s, %s), started from %s, in %s'
         % (reverse['job_id'], reverse_job['job_type'], reverse_job['status'], paused['checkpoint'], seconds(reverse['waited'])),
         '                   %s -> %s' % (reverse_job['source']['instance_id'], reverse_job['destination']['instance_id']),
         '  run again        changed=%s, same reverse task: %s' % (again['changed'], again['job_id'] == reverse['job_id']),
@@ -137,7 +142,8 @@ def run(engine, keep=False, stable_for=2.0):
         control = EmulatorClient(endpoint)
         [job] = control.jobs()
         extra_vars = {'dts_access_key_id': ACCESS_KEY_ID, 'dts_access_key_secret': ACCESS_KEY_SECRET, 'dts_region': REGION,
-                      'dts_endpoint': endpoint, 'dts_job_id': job['job_id'], 'stable_for': stable_for}
+                      'dts_endpoint': endpoint, 'dts_job_id': job['job_id'], 'stable_for': stable_for,
+                      'dts_reverse_password': REVERSE_PASSWORD}
         os.mkdir(os.path.join(workdir, 'play'))
         run = run_playbook(os.path.join(HERE, 'dts_steps.yml'), extra_vars=extra_vars, workdir=os.path.join(workdir, 'play'))
         if run.rc != 0:
