@@ -7,7 +7,6 @@ empty string) aggregated in key order in the server; per row, md5 of its text wh
 from __future__ import annotations
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.compare import SqlSide, split_name
-from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import EngineError
 
 
 def quote(name):

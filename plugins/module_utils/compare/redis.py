@@ -90,11 +90,11 @@ class RedisServer(object):
         return kind, value
 
 
-def _map(key, pattern, destination_pattern):
-    """The destination's name of a key, when the destination pattern has another prefix."""
-    if pattern == destination_pattern:
+def _map(key, from_pattern, to_pattern):
+    """The name of a key under ``to_pattern``, when the two patterns have other prefixes."""
+    if from_pattern == to_pattern:
         return key
-    return destination_pattern.rstrip('*') + key[len(pattern.rstrip('*')):]
+    return to_pattern.rstrip('*') + key[len(from_pattern.rstrip('*')):]
 
 
 class RedisCompare(object):
