@@ -12,6 +12,7 @@ import datetime
 import html
 import json
 import os
+import re
 
 from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
 
@@ -486,8 +487,8 @@ def lag_svg(report):
     if proof_point:
         last = points[-1]
         if proof_point[0] > last[0]:
-            parts.append('<path class="lag unsampled" d="M%.1f,%.1f L%.1f,%.1f"/>' % (axis.x(last[0]), y(last[1]),
-                                                                                   axis.x(proof_point[0]), y(proof_point[1])))
+            segment = (axis.x(last[0]), y(last[1]), axis.x(proof_point[0]), y(proof_point[1]))
+            parts.append('<path class="lag unsampled" d="M%.1f,%.1f L%.1f,%.1f"/>' % segment)
         parts.append('<circle class="proof" cx="%.1f" cy="%.1f" r="4"/>' % (axis.x(proof_point[0]), y(proof_point[1])))
         parts.append(_label(axis.x(proof_point[0]) + 2, y(proof_point[1]) - 8, 'token seen after %.1f s' % proof_point[1], 'proof-label'))
     parts += _draw_moments(axis, moments, top, bottom)
@@ -526,7 +527,7 @@ def _legend(report):
 CSS = (
     'body{font-family:sans-serif;margin:2em auto;max-width:62em;padding:0 1em;color:#222}'
     'table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}'
-    'th{background:#f6f6f6}.num{text-align:right;white-space:nowrap}.muted{color:#666}'
+    'th{background:#f6f6f6}.num{text-align:right;white-space:nowrap}.muted{color:#666}.t{white-space:nowrap}'
     '.outcome-completed{color:#1e8449}.outcome-aborted,.outcome-failed{color:#b03a2e}.outcome-running{color:#b9770e}'
     'svg.chart{display:block;width:100%;max-width:960px;height:auto;margin:0.5em 0}'
     'svg text{font-family:sans-serif;font-size:11px;fill:#222}svg text.axis{font-size:12px;font-weight:bold}'
@@ -544,6 +545,14 @@ CSS = (
     '.legend i{display:inline-block;width:1em;height:0.8em;margin-right:0.3em;vertical-align:middle}'
     '.legend i.role-window{background:rgba(231,76,60,0.35)}.legend i.app-window{background:rgba(245,176,65,0.45)}'
 )
+
+
+ISO_TIME = re.compile(r'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)')
+
+
+def _nowrap(escaped):
+    """Keep each time on one line (browsers break them at the hyphens)."""
+    return ISO_TIME.sub(r'<span class="t">\1</span>', escaped)
 
 
 def _window_text(window):
@@ -571,9 +580,10 @@ def _summary_rows(report):
         ('Catch-up', report['catch_up']['mode'] or 'not recorded'),
     ]
     if report['abort']['reason']:
-        rows.append(('Abort', '%s. Restored: %s.%s' % (report['abort']['reason'], ', '.join(report['abort']['done']) or 'nothing',
-                                                     (' Not restored: %s.' % '; '.join(report['abort']['errors']))
-                                                     if report['abort']['errors'] else '')))
+        errors = report['abort']['errors']
+        restored = ', '.join(report['abort']['done']) or 'nothing'
+        not_restored = ' Not restored: %s.' % '; '.join(errors) if errors else ''
+        rows.append(('Abort', '%s. Restored: %s.%s' % (report['abort']['reason'], restored, not_restored)))
     return rows
 
 
@@ -601,7 +611,7 @@ def text_timeline(report, columns=60):
     def col(when):
         return min(columns - 1, max(0, int((float(when) - axis.t0) / axis.span * columns)))
 
-    def bar(start, end, char):
+    def span_cells(start, end, char):
         cells = [' '] * columns
         first, last = col(start), col(axis.t1 if end is None else end)
         for i in range(first, last + 1):
@@ -614,11 +624,11 @@ def text_timeline(report, columns=60):
     marks = {'dts': '=', 'database': '#', 'traffic': '~', 'check': '-', 'abort': '!', 'other': '+'}
     for phase in report['phases']:
         start = phase['started'] if phase['started'] is not None else axis.t0
-        lines.append('%s |%s|' % (phase['phase'].ljust(width), bar(start, phase['finished'], marks[phase['kind']])))
+        lines.append('%s |%s|' % (phase['phase'].ljust(width), span_cells(start, phase['finished'], marks[phase['kind']])))
     windows_ = report['windows']
     for name, window in (('write-unavailable', windows_['role']), ('applications saw', windows_['application'])):
         if window['start'] is not None:
-            lines.append('%s |%s|' % (name.ljust(width), bar(window['start'], window['end'], '^')))
+            lines.append('%s |%s|' % (name.ljust(width), span_cells(window['start'], window['end'], '^')))
     lines.append('%s  = DTS step, # database step, ~ application traffic, - check, ^ window' % (' ' * width))
     return lines
 
@@ -672,15 +682,15 @@ def render_markdown(report):
 def _html_table(header, rows, numeric=()):
     esc = html.escape
     head = ''.join('<th>%s</th>' % esc(h) for h in header)
-    body = ''.join('<tr>%s</tr>' % ''.join('<td%s>%s</td>' % (' class="num"' if i in numeric else '', cell)
-                                              for i, cell in enumerate(row)) for row in rows)
+    body = ''.join('<tr>%s</tr>' % ''.join('<td%s>%s</td>' % (' class="num"' if i in numeric else '', cell) for i, cell in enumerate(row))
+                   for row in rows)
     return '<table><tr>%s</tr>%s</table>' % (head, body)
 
 
 def render_html(report):
     esc = html.escape
     title = '%s of %s' % (RUNS[report['kind']]['title'], report['unit'])
-    summary = ''.join('<tr><th>%s</th><td>%s</td></tr>' % (esc(k), esc(str(v))) for k, v in _summary_rows(report))
+    summary = ''.join('<tr><th>%s</th><td>%s</td></tr>' % (esc(k), _nowrap(esc(str(v)))) for k, v in _summary_rows(report))
     phases = _html_table(('Phase', 'Kind', 'Status', 'Started', 'Duration', 'Note'), [
         (esc(p['title']), esc(KINDS[p['kind']][0]), esc(str(p['status'])), esc(iso(p['started'])), esc(_seconds(p['elapsed'])),
          esc(p['message'])) for p in report['phases']] or [('none', '', '', '', '', '')], numeric=(4,))
@@ -709,7 +719,7 @@ def render_html(report):
         '<h2>Sessions ended or blocked</h2>%(ended)s'
         '<p class="muted">Times are ISO 8601 in UTC.</p></body></html>\n' % {
             'title': esc(title), 'css': CSS, 'outcome': esc(str(report['outcome'])), 'summary': summary,
-            'legend': _legend(report), 'timeline': timeline_svg(report), 'lag': lag_svg(report), 'lag_caption': esc(lag_caption(report)),
+            'legend': _legend(report), 'timeline': timeline_svg(report), 'lag': lag_svg(report), 'lag_caption': _nowrap(esc(lag_caption(report))),
             'phases': phases, 'skipped': skipped, 'proof': proof_text, 'mode': esc(str(report['catch_up']['mode'] or 'not recorded')),
             'scope': esc(str(report['fence']['scope'] or 'none')), 'fence_state': esc(report['fence_state']['summary'].capitalize()),
             'changes': changes, 'ended': ended,

@@ -143,7 +143,7 @@ def test_both_charts_are_drawn_with_every_phase_and_the_whole_curve(rendered):
     for chart in (timeline, lag):
         assert chart['svg']['w'] > 600 and chart['svg']['h'] > 100
     ran = [p for p in rendered['journal']['phases'].values() if p['status'] != 'skipped']
-    assert len(timeline['bars']) == len(ran) and all(bar['w'] >= 1.5 and bar['h'] > 5 for bar in timeline['bars'])
+    assert len(timeline['bars']) == len(ran) and all(b['w'] >= 1.5 and b['h'] > 5 for b in timeline['bars'])
     assert len(timeline['bands']) == 2 and all(band['w'] > 5 for band in timeline['bands'])
     curve = lag['curve'][0]
     assert curve['w'] > 0.3 * lag['svg']['w'] and curve['h'] > 20

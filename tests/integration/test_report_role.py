@@ -7,7 +7,8 @@ import os
 import pytest
 
 from harness import run_playbook
-from test_switchover_role import inventory, journal, unit  # noqa: F401  pylint: disable=unused-import  (unit: the fixture)
+# unit is the fixture of the role tests.
+from test_switchover_role import inventory, journal, unit  # noqa: F401  pylint: disable=unused-import
 
 
 def _second_unit(unit, emulator, mariadb, mariadb_apps, tmp_path, fail_after):

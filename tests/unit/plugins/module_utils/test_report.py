@@ -267,7 +267,7 @@ def test_lag_chart_runs_on_the_whole_run_axis_with_the_proof_and_the_pause():
     assert float(paused.group(1)) + float(paused.group(2)) == pytest.approx(axis.x(1026.0), abs=0.1)
     ticks = [text for dummy, dummy2, text in _texts(lag) if re.match(r'^\d\d:\d\d:\d\dZ$', text)]
     assert ticks[0] == '00:16:40Z' and ticks[-1] == '00:17:05Z'
-    assert 'the task is paused from 1970-01-01T00:17:02.200Z' in r.render_html(report)
+    assert 'the task is paused from <span class="t">1970-01-01T00:17:02.200Z</span>' in r.render_html(report)
 
 
 def test_html_escapes_what_the_journal_holds():
