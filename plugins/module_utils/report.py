@@ -785,7 +785,8 @@ def run(params, check_mode=False):
     report = build_report(journal)
     base = '%s-%s' % (journal['unit'], journal['run_id'])
     files = _write(params['dest'], base, params['formats'], (report,), RENDERERS, check_mode)
-    return dict(changed=not check_mode, report=report, files=files, summary=summary_line(report, files),
+    # Check mode writes nothing but says the files would be written.
+    return dict(changed=True, report=report, files=files, summary=summary_line(report, files),
                 write_unavailable_seconds=report['write_unavailable']['seconds'])
 
 
@@ -951,6 +952,6 @@ def run_fleet(params, check_mode=False, now=None):
         raise ReportError('name %r is not a file name: give a name without "/" and not starting with ".".' % name)
     fleet = build_fleet(params['units'], params['dest'], generated)
     files = _write(params['dest'], name, params['formats'], (fleet,), FLEET_RENDERERS, check_mode)
-    return dict(changed=not check_mode, fleet=fleet, files=files,
+    return dict(changed=True, fleet=fleet, files=files,
                 summary='%s: %s; report %s' % (_fleet_title(fleet), _fleet_outcomes(fleet),
                                                files.get('html') or files.get('markdown') or files.get('json')))

@@ -88,7 +88,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 fleet:
-  description: The fleet report (the content of the JSON report), one entry per unit in RV(fleet.units).
+  description: The fleet report (the content of the JSON report), with one entry per unit in C(units).
   returned: always
   type: dict
 files:

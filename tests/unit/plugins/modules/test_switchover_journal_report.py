@@ -4,7 +4,7 @@ import os
 import pytest
 
 from ansible_collections.dtsops.switchover.plugins.module_utils import db
-from ansible_collections.dtsops.switchover.plugins.modules import switchover_journal, switchover_report
+from ansible_collections.dtsops.switchover.plugins.modules import switchover_fleet_report, switchover_journal, switchover_report
 from unit.fakes.documents import MemoryEngine
 
 
@@ -29,6 +29,16 @@ def test_begin_phase_finish_report(run_module, tmp_path):
     report = run_module(switchover_report, {'journal_path': path, 'dest': str(tmp_path / 'reports')})
     assert set(report['files']) == {'json', 'markdown', 'html'}
     assert json.load(open(report['files']['json']))['outcome'] == 'completed'
+    assert report['summary'].startswith('orders: switchover completed; ')
+    assert report['summary'].endswith('; reverse task none; report %s' % report['files']['html'])
+
+    units = [{'journal_path': path, 'reports': report['files']}, {'journal_path': str(tmp_path / 'billing.json'), 'unit': 'billing'}]
+    planned = run_module(switchover_fleet_report, {'units': units, 'dest': str(tmp_path / 'fleet'), 'name': 'night'}, check_mode=True)
+    assert planned['changed'] and not os.path.exists(str(tmp_path / 'fleet'))
+    fleet = run_module(switchover_fleet_report, {'units': units, 'dest': str(tmp_path / 'fleet'), 'name': 'night'})
+    assert sorted(os.listdir(str(tmp_path / 'fleet'))) == ['night.html', 'night.json', 'night.md']
+    assert [(u['unit'], u['outcome']) for u in fleet['fleet']['units']] == [('billing', 'no journal'), ('orders', 'completed')]
+    assert fleet['summary'] == 'Switchover of 2 units: 1 completed, 1 no journal; report %s' % fleet['files']['html']
 
 
 def test_check_mode_writes_nothing(run_module, tmp_path):
@@ -83,3 +93,10 @@ def test_store_needs_an_object(run_module, tmp_path, memory_store):
     del memory_store['object']
     result = run_module(switchover_journal, {'path': str(tmp_path / 'o.json'), 'operation': 'begin', 'unit': 'o', 'store': memory_store})
     assert result['failed'] and 'missing required arguments: object found in store' in result['msg']
+
+
+def test_fleet_report_needs_units_with_a_journal_path(run_module, tmp_path):
+    result = run_module(switchover_fleet_report, {'units': [{'reports': {}}], 'dest': str(tmp_path)})
+    assert result['failed'] and 'missing required arguments: journal_path found in units' in result['msg']
+    result = run_module(switchover_fleet_report, {'units': [], 'dest': str(tmp_path)})
+    assert result['failed'] and result['msg'] == 'units is empty: pass one entry (journal_path) per unit of the run.'
