@@ -79,6 +79,11 @@ def _clock(value):
     return datetime.datetime.fromtimestamp(float(value), tz=datetime.timezone.utc).strftime('%H:%M:%SZ')
 
 
+def _sentence(text):
+    # Not str.capitalize(): it lowercases the rest, times included.
+    return text[:1].upper() + text[1:]
+
+
 def _seconds(value):
     return '' if value is None else '%.1f s' % value
 
@@ -572,8 +577,8 @@ def _summary_rows(report):
         ('Started', iso(report['started'])),
         ('Last update', iso(report['finished'])),
         ('Fence', report['fence_state']['summary']),
-        (windows_['role']['label'].capitalize(), _window_text(windows_['role'])),
-        (windows_['application']['label'].capitalize(), _window_text(windows_['application'])),
+        (_sentence(windows_['role']['label']), _window_text(windows_['role'])),
+        (_sentence(windows_['application']['label']), _window_text(windows_['application'])),
         ('Point of no return', iso(report['point_of_no_return']) or 'not reached'),
         ('Forward task', '%s%s' % (tasks['forward'] or 'unknown', ' (released)' if tasks['forward_released'] else '')),
         ('Reverse task', _reverse(tasks, 'not created')),
@@ -640,9 +645,10 @@ def render_markdown(report):
     # in a terminal.
     lines += ['- **%s**: %s' % (label, str(value).replace('\n', ' ')) for label, value in _summary_rows(report)]
     lines += ['', '## Timeline', '']
-    lines += md_table(('Phase', 'Status', 'Started', 'Duration', 'Note'),
-                      [(p['title'], p['status'], iso(p['started']), _seconds(p['elapsed']), p['message'])
-                       for p in report['phases']] or [('none', '', '', '', '')])
+    rows = [(p['title'], p['status'], iso(p['started']), _seconds(p['elapsed']), p['message']) for p in report['phases']]
+    # The note column only when a phase has one: a narrower table reads better in a terminal.
+    width = 5 if any(row[4] for row in rows) else 4
+    lines += md_table(('Phase', 'Status', 'Started', 'Duration', 'Note')[:width], [row[:width] for row in rows] or [('none', '', '', '')])
     chart = text_timeline(report)
     if chart:
         lines += ['', '```text'] + chart + ['```']
@@ -654,7 +660,7 @@ def render_markdown(report):
         lines += ['', '## Catch-up proof', '',
                   'Token `%s` written on the source, seen on the destination after %s.' % (proof.get('token'), _seconds(proof.get('latency')))]
     fence = report['fence']
-    lines += ['', '## Fence', '', 'Scope: %s. %s.' % (fence['scope'] or 'none', report['fence_state']['summary'].capitalize())]
+    lines += ['', '## Fence', '', 'Scope: %s. %s.' % (fence['scope'] or 'none', _sentence(report['fence_state']['summary']))]
     if fence['accounts']:
         lines.append('Fenced accounts: %s.' % ', '.join('`%s`' % a for a in fence['accounts']))
     if fence['changes']:
@@ -721,7 +727,7 @@ def render_html(report):
             'title': esc(title), 'css': CSS, 'outcome': esc(str(report['outcome'])), 'summary': summary,
             'legend': _legend(report), 'timeline': timeline_svg(report), 'lag': lag_svg(report), 'lag_caption': _nowrap(esc(lag_caption(report))),
             'phases': phases, 'skipped': skipped, 'proof': proof_text, 'mode': esc(str(report['catch_up']['mode'] or 'not recorded')),
-            'scope': esc(str(report['fence']['scope'] or 'none')), 'fence_state': esc(report['fence_state']['summary'].capitalize()),
+            'scope': esc(str(report['fence']['scope'] or 'none')), 'fence_state': esc(_sentence(report['fence_state']['summary'])),
             'changes': changes, 'ended': ended,
         })
 

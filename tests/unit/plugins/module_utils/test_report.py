@@ -101,6 +101,7 @@ def test_both_windows_in_words_from_the_phases_own_times():
     assert report['fence_state'] == {'state': 'closed', 'summary': 'fence taken at 1970-01-01T00:17:00.000Z; '
                                                                    'the applications moved to the destination at the point of no return'}
     text = r.render_markdown(report)
+    assert 'Scope: accounts. Fence taken at 1970-01-01T00:17:00.000Z; the applications moved' in text
     assert '**Write-unavailable window (fence to point of no return)**: 2.9 s (1970-01-01T00:17:00.000Z to' in text
     assert '**Application-observed window (traffic stopped to traffic started on the destination)**: 5.5 s' in text
 
