@@ -802,8 +802,13 @@ def fleet_unit(entry, dest):
     """One row of the fleet report from {'journal_path', 'reports'} (reports: the unit report's
     files by format, linked relative to ``dest``)."""
     path = entry['journal_path']
-    journal = _load(path)
     name = entry.get('unit') or os.path.basename(path).split('.')[0]
+    try:
+        journal = _load(path)
+    except ReportError as exc:
+        # One bad journal must not hide the other units: the row says what is wrong with it.
+        return {'unit': name, 'outcome': 'unreadable journal', 'journal': path, 'message': str(exc), 'summary': str(exc),
+                'reports': {}, 'links': {}}
     if journal is None:
         return {'unit': name, 'outcome': 'no journal', 'journal': path, 'summary': 'no journal at %s: the unit stopped before its run began' % path,
                 'reports': {}, 'links': {}}

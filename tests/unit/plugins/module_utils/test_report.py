@@ -334,3 +334,13 @@ def test_fleet_report_points_at_a_unit_that_may_still_be_fenced(tmp_path):
     assert '| MAY STILL HOLD |' in text
     assert '- billing: source may still be fenced: lifting the fence on the source: Lost connection to server' in text
     assert '<span class="outcome-failed">source may still be fenced' in open(result['files']['html']).read()
+
+
+def test_fleet_report_lists_a_unit_whose_journal_cannot_be_read(tmp_path):
+    done = _write(tmp_path, _journal())
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"version": 1, "unit": ')
+    result = r.run_fleet({'units': [{'journal_path': done}, {'journal_path': str(broken)}], 'dest': str(tmp_path), 'name': 'f',
+                          'formats': ['markdown']})
+    assert [(u['unit'], u['outcome']) for u in result['fleet']['units']] == [('broken', 'unreadable journal'), ('orders', 'completed')]
+    assert '- broken: cannot read the journal %s: ' % broken in open(result['files']['markdown']).read()
