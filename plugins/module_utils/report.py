@@ -114,25 +114,25 @@ def _span(start, end):
     return {'start': start, 'end': end, 'seconds': seconds}
 
 
+def _phase(journal, suffix):
+    for name, entry in (journal.get('phases') or {}).items():
+        if name == suffix or name.endswith('_' + suffix):
+            return entry
+    return {}
+
+
 def write_unavailable_window(journal):
     """(start, end, seconds): from the moment writes were fenced to the moment applications could
     write again (the other side at the point of no return, or the same side after an abort)."""
     data = journal.get('data') or {}
     start = data.get('window_start')
     if start is None:
-        start = ((journal.get('phases') or {}).get('fence') or {}).get('started')
+        start = _phase(journal, 'fence').get('started')
     end = journal.get('point_of_no_return') or data.get('window_end')
     if start is None:
         return None, None, None
     span = _span(start, end)
     return span['start'], span['end'], span['seconds']
-
-
-def _phase(journal, suffix):
-    for name, entry in (journal.get('phases') or {}).items():
-        if name == suffix or name.endswith('_' + suffix):
-            return entry
-    return {}
 
 
 def fence_state(journal):
