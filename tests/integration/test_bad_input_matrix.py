@@ -10,13 +10,15 @@ import json
 import os
 import uuid
 
+import pymysql
 import pytest
 
+from fixtures_db import unique_name
 from harness import local_inventory, run_playbook
 
 # (case, module, arguments, message). The module's DTS or database connection options are added
-# by the test (see ``connection``). A message ending in '...' is a prefix: the rest is the
-# server's or Python's own words, which the table does not pin.
+# by the test (see ``connection``). '...' in a message stands for the server's or Python's own
+# words, which the table does not pin.
 MODULE_CASES = [
     # -- the DTS options, shared by every dts_* module ------------------------------------------
     ('dts: no credentials', 'dts_task_info', {'access_key_id': '', 'access_key_secret': '', 'job_id': '{job}'},
@@ -183,14 +185,28 @@ MODULE_CASES = [
      'value of formats must be one or more of: json, markdown, html. Got no match for: pdf'),
 ]
 
-# (case, role variables over a valid unit, message). The valid unit is ``unit`` in the test.
-# The role checks the unit's variables with one assert: any of these mistakes gets the same message.
+# (case, role variables over a realistic unit, message). The unit (fixture ``unit``): two MariaDB
+# servers with the database {db}, a task in incremental migration between them, an application
+# account, the migration account, the token table, traffic by task files on localhost. Each case
+# is one inventory host; every case must fail before anything changes (checked on the servers and
+# in DTS, after the run). ``{dport}``/``{pgport}``: the destination's and PostgreSQL's ports.
+def without(options, *keys):
+    return dict((key, value) for key, value in options.items() if key not in keys)
+
+
 UNIT_RULES = ("{host}: check the unit's variables. switchover_job_id, switchover_source.engine and switchover_destination.engine are "
               'required; switchover_fence_scope=accounts needs switchover_app_accounts; switchover_catch_up=token needs '
               'switchover_token_object; switchover_traffic.method is none, service (with hosts and service) or tasks (with hosts, '
               'stop_tasks and start_tasks); switchover_write_budget must be positive.')
+ABORT = 'Aborted {host} before the point of no return: %s. Restored: nothing needed. The source runs the workload.'
+CHECK = 'Check the unit against its DTS task: '
+MISMATCH = CHECK + 'The unit does not match DTS task {job} (region {region}): '
 TRAFFIC = {'method': 'tasks', 'hosts': 'localhost', 'stop_tasks': '{dir}/stop.yml', 'start_tasks': '{dir}/start.yml'}
+SOURCE = dict(engine='mysql', login_host='127.0.0.1', login_port='{port}', login_user='root', login_password='{password}', login_db='{db}')
+DESTINATION = dict(SOURCE, login_port='{dport}', login_password='{dpassword}')
+CONNECT = CHECK + 'Cannot connect to the %s (switchover_%s) mysql at 127.0.0.1:%s: '
 ROLE_CASES = [
+    # -- the unit's variables (plan.yml) ----------------------------------------------------------
     ('role: no job id', {'switchover_job_id': None}, UNIT_RULES),
     ('role: budget not a number', {'switchover_write_budget': 'soon'},
      "Validation of arguments failed: argument 'switchover_write_budget' is of type str and we were unable to convert to int: "
@@ -199,7 +215,7 @@ ROLE_CASES = [
      'Validation of arguments failed: value of switchover_fence_scope must be one of: auto, accounts, instance, got: table'),
     ('role: unknown catch-up', {'switchover_catch_up': 'hope'},
      'Validation of arguments failed: value of switchover_catch_up must be one of: auto, token, stable_window, got: hope'),
-    ('role: no source engine', {'switchover_source': {'login_host': '127.0.0.1'}}, UNIT_RULES),
+    ('role: no source engine', {'switchover_source': without(SOURCE, 'engine')}, UNIT_RULES),
     ('role: accounts scope without accounts', {'switchover_fence_scope': 'accounts', 'switchover_app_accounts': []}, UNIT_RULES),
     ('role: token without token object', {'switchover_catch_up': 'token', 'switchover_token_object': ''}, UNIT_RULES),
     ('role: traffic tasks without task files', {'switchover_traffic': {'method': 'tasks', 'hosts': 'localhost'}}, UNIT_RULES),
@@ -210,28 +226,102 @@ ROLE_CASES = [
                                                     'switchover_write_budget': 60},
      '{host}: switchover_write_budget (60 s) must be longer than switchover_stable_window (120 s): the stable window runs while writes '
      'are fenced.'),
-    ('role: paused task', {'switchover_job_id': '{paused}'},
-     'Aborted {host} before the point of no return: Refuse a task that cannot be switched over: The DTS task {paused} is Suspending '
-     '(phase paused). Resume a paused task deliberately (dtsops.switchover.dts_task state=running force=true) once you know why it is '
-     'paused. Restored: nothing needed. The source runs the workload.'),
-    ('role: configure without passwords', {'switchover_reverse': {'method': 'configure'}, 'switchover_traffic': TRAFFIC},
-     "{host}: the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=configure), and "
+    ('role: configure without passwords', {'switchover_reverse': {'method': 'configure'}},
+     '{host}: the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=configure), and '
      "DTS does not return the databases' passwords: set switchover_reverse.source_password and switchover_reverse.destination_password."),
-    ('role: unknown reverse method', {'switchover_reverse': {'method': 'twoway'}},
-     '{host}: switchover_reverse.method is auto, reverse_api or configure (got twoway); switchover_reverse.arm is before_fence or '
-     'in_window (got before_fence); switchover_cutover is armed or fast (got armed).'),
-    ('role: unknown cut-over', {'switchover_cutover': 'now'},
-     '{host}: switchover_reverse.method is auto, reverse_api or configure (got auto); switchover_reverse.arm is before_fence or '
-     'in_window (got before_fence); switchover_cutover is armed or fast (got now).'),
-    ('role: fast cut-over armed in the window', {'switchover_cutover': 'fast', 'switchover_reverse': {'arm': 'in_window'}},
-     '{host}: switchover_cutover=fast starts the applications on the destination before the reverse task runs, so it needs a reverse '
-     'task created and prechecked before the fence (switchover_reverse.arm=before_fence), which only a reverse instance gives '
-     '(CreateReverseDtsJob: MySQL, SQL Server, MongoDB). This unit\'s reverse task is armed inside the window. Use switchover_cutover=armed.'),
-    ('role: reverse_api for PostgreSQL', {'switchover_reverse': {'method': 'reverse_api'},
-                                          'switchover_source': {'engine': 'postgresql', 'login_host': '127.0.0.1'}},
-     '{host}: switchover_reverse.method=reverse_api, but DTS creates reverse instances (CreateReverseDtsJob) only between two MySQL, two '
-     'SQL Server or two MongoDB databases, and this unit goes from postgresql to mysql. Set switchover_reverse.method to auto or configure '
-     '(with source_password and destination_password).'),
+    ('role: timeout not a number', {'switchover_undelayed_timeout': 'soon'},
+     "Validation of arguments failed: argument 'switchover_undelayed_timeout' is of type str and we were unable to convert to int: "
+     '"\'soon\'" cannot be converted to an int'),
+    ('role: negative catch-up timeout', {'switchover_catch_up_timeout': -1}, '{host}: switchover_catch_up_timeout must be 0 or more seconds, got -1.'),
+    ('role: negative quiesce timeout', {'switchover_quiesce_timeout': -5}, '{host}: switchover_quiesce_timeout must be 0 or more seconds, got -5.'),
+    ('role: poll interval 0', {'switchover_poll_interval': 0}, '{host}: switchover_poll_interval must be more than 0 seconds, got 0.'),
+    ('role: unknown hook', {'switchover_hooks': {'before_fencing': '{dir}/stop.yml'}},
+     '{host}: switchover_hooks has before_fencing, which names no phase: use before_<phase> or after_<phase>, for example before_fence '
+     '(phases: ...).'),
+    ('role: missing hook file', {'switchover_hooks': {'before_fence': '{dir}/no-such-hook.yml'}},
+     '{host}: switchover_hooks.before_fence is {dir}/no-such-hook.yml, which is not a task file: give the path of one.'),
+    ('role: missing traffic task file', {'switchover_traffic': dict(TRAFFIC, stop_tasks='{dir}/no-such-stop.yml')},
+     '{host}: switchover_traffic.stop_tasks is {dir}/no-such-stop.yml, which is not a task file: give the path of one.'),
+    ('role: unknown application host', {'switchover_traffic': dict(TRAFFIC, hosts='no_such_app_host')},
+     '{host}: switchover_traffic.hosts (no_such_app_host) matches no host of the inventory.'),
+    # -- the task and DTS (the preflight's unit check) --------------------------------------------
+    ('role: unknown task', {'switchover_job_id': 'nosuchjob00001'}, ABORT % (CHECK + 'DTS task nosuchjob00001 not found in region {region}')),
+    ('role: task of another unit', {'switchover_job_id': '{pgjob}'},
+     ABORT % (CHECK + "The unit does not match DTS task {pgjob} (region {region}): switchover_source.engine is mysql, but DTS task {pgjob}'s "
+              'source (SourceEndpoint.EngineName) is PostgreSQL: set switchover_source.engine to postgresql, or check switchover_job_id. '
+              "switchover_source points at 127.0.0.1:{port}, but DTS task {pgjob}'s source (SourceEndpoint.Ip/Port) is 127.0.0.1:{pgport}: "
+              "set switchover_source.login_host and switchover_source.login_port to the task's source, or check switchover_job_id")),
+    ('role: paused task', {'switchover_job_id': '{paused}'},
+     ABORT % ('Refuse a task that cannot be switched over: The DTS task {paused} is Suspending (phase paused). Resume a paused task '
+              'deliberately (dtsops.switchover.dts_task state=running force=true) once you know why it is paused')),
+    ('role: wrong AccessKey secret', {'switchover_dts': {'access_key_secret': 'not-the-secret'}},
+     ABORT % (CHECK + 'DTS rejected the credentials: the signature does not match: the AccessKey secret is not the one of this AccessKey ID '
+              '(SignatureDoesNotMatch). Used AccessKey ID LTAI****y01 (from the access_key_id option) and the AccessKey secret from the '
+              'access_key_secret option')),
+    ('role: no AccessKey', {'switchover_dts': {'access_key_id': '', 'access_key_secret': ''}},
+     ABORT % (CHECK + 'DTS needs an AccessKey ID (the access_key_id option, or ALIBABA_CLOUD_ACCESS_KEY_ID, ALICLOUD_ACCESS_KEY or '
+              'ALICLOUD_ACCESS_KEY_ID); an AccessKey secret (the access_key_secret option, or ALIBABA_CLOUD_ACCESS_KEY_SECRET, '
+              'ALICLOUD_SECRET_KEY or ALICLOUD_SECRET_ACCESS_KEY)')),
+    ('role: wrong region', {'switchover_dts': {'region': 'cn-nowhere'}}, ABORT % (CHECK + 'DTS task {job} not found in region cn-nowhere')),
+    # -- the connections ---------------------------------------------------------------------------
+    ('role: source engine', {'switchover_source': dict(SOURCE, engine='postgresql')},
+     ABORT % (MISMATCH + "switchover_source.engine is postgresql, but DTS task {job}'s source (SourceEndpoint.EngineName) is MySQL: set "
+              'switchover_source.engine to mysql, or check switchover_job_id')),
+    ('role: destination engine', {'switchover_destination': dict(DESTINATION, engine='redis')},
+     ABORT % (MISMATCH + "switchover_destination.engine is redis, but DTS task {job}'s destination (DestinationEndpoint.EngineName) is "
+              'MySQL: set switchover_destination.engine to mysql, or check switchover_job_id')),
+    ('role: source is the destination', {'switchover_source': DESTINATION},
+     ABORT % (MISMATCH + "switchover_source points at 127.0.0.1:{dport}, but DTS task {job}'s source (SourceEndpoint.Ip/Port) is "
+              "127.0.0.1:{port}: set switchover_source.login_host and switchover_source.login_port to the task's source, or check "
+              'switchover_job_id')),
+    ('role: destination is the source', {'switchover_destination': SOURCE},
+     ABORT % (MISMATCH + "switchover_destination points at 127.0.0.1:{port}, but DTS task {job}'s destination (DestinationEndpoint.Ip/Port) "
+              "is 127.0.0.1:{dport}: set switchover_destination.login_host and switchover_destination.login_port to the task's "
+              'destination, or check switchover_job_id')),
+    ('role: destination port of PostgreSQL', {'switchover_destination': dict(DESTINATION, login_port='{pgport}')},
+     ABORT % (MISMATCH + "switchover_destination points at 127.0.0.1:{pgport}, but DTS task {job}'s destination (DestinationEndpoint.Ip/Port) "
+              "is 127.0.0.1:{dport}: set switchover_destination.login_host and switchover_destination.login_port to the task's "
+              'destination, or check switchover_job_id')),
+    ('role: one server, one database', {'switchover_job_id': '{samejob}', 'switchover_destination': SOURCE},
+     ABORT % (CHECK + 'The unit does not match DTS task {samejob} (region {region}): switchover_source (127.0.0.1:{port}) and '
+              'switchover_destination (127.0.0.1:{port}) reach the same server (mysql @@hostname:@@port:@@datadir (server_id) {server}) '
+              "and the same database {db}: point switchover_destination at the task's destination (or switchover_source at its source), "
+              'or check switchover_job_id')),
+    ('role: source host', {'switchover_source': dict(SOURCE, login_host='db.invalid')},
+     ABORT % (CHECK + 'Cannot connect to the source (switchover_source) mysql at db.invalid:{port}: server unreachable: check login_host, '
+              "login_port and that the server runs (MySQL error 2003: Can't connect to MySQL server on 'db.invalid' (...))")),
+    ('role: source login_user', {'switchover_source': dict(SOURCE, login_user='nobody_here')},
+     ABORT % (CONNECT % ('source', 'source', '{port}') + 'access denied: check login_user and login_password (MySQL error 1045: '
+              "Access denied for user 'nobody_here'@'127.0.0.1' (using password: YES))")),
+    ('role: destination password', {'switchover_destination': dict(DESTINATION, login_password='not-the-password')},
+     ABORT % (CONNECT % ('destination', 'destination', '{dport}') + 'access denied: check login_user and login_password (MySQL error 1045: '
+              "Access denied for user 'root'@'127.0.0.1' (using password: YES))")),
+    ('role: source database', {'switchover_source': dict(SOURCE, login_db='nosuchdb')},
+     ABORT % (CONNECT % ('source', 'source', '{port}') + "unknown database: check login_db (MySQL error 1049: Unknown database 'nosuchdb')")),
+    ('role: destination ssl_mode without ca_cert', {'switchover_destination': dict(DESTINATION, ssl_mode='verify-ca')},
+     ABORT % (CONNECT % ('destination', 'destination', '{dport}') + 'ssl_mode verify-ca needs ca_cert (the CA that signed the server '
+              'certificate)')),
+    ('role: source ca_cert missing', {'switchover_source': dict(SOURCE, ssl_mode='verify-ca', ca_cert='{dir}/no-such-ca.pem')},
+     ABORT % (CONNECT % ('source', 'source', '{port}') + 'cannot load the TLS files (ca_cert, client_cert, client_key): ...')),
+    ('role: unknown ssl_mode', {'switchover_source': dict(SOURCE, ssl_mode='always')},
+     ABORT % (CHECK + 'value of ssl_mode must be one of: disable, prefer, require, verify-ca, verify-full, got: always found in source')),
+    ('role: connect_timeout not a number', {'switchover_destination': dict(DESTINATION, connect_timeout='soon')},
+     ABORT % (CHECK + "argument 'connect_timeout' is of type str found in 'destination'. and we were unable to convert to int: ...")),
+    # -- accounts and the token --------------------------------------------------------------------
+    ('role: unknown application account', {'switchover_app_accounts': ['nobody_here']},
+     ABORT % ("Check the source's accounts and the fence it would take: Error while applying the fence on the mysql server at "
+              '127.0.0.1:{port}: account(s) not found on 127.0.0.1:{port}: nobody_here (any host); check the accounts option '
+              '(SELECT User, Host FROM mysql.user lists them)')),
+    ('role: migration account fenced', {'switchover_app_accounts': ['{migration}']},
+     ABORT % ("Check the source's accounts and the fence it would take: accounts {migration} are also in exclude_users: the migration "
+              'account must not be fenced. Remove them from one of the two lists')),
+    ('role: missing token table', {'switchover_token_object': '{db}.nosuchtable'},
+     ABORT % ('Check the catch-up token on both databases: Error while checking the token object {db}.nosuchtable on the mysql server at '
+              '127.0.0.1:{port}: token table {db}.nosuchtable does not exist on 127.0.0.1:{port}: create it (create: true) and include it '
+              'in the migration objects')),
+    ('role: token object without database', {'switchover_token_object': 'table_only', 'switchover_source': without(SOURCE, 'login_db')},
+     ABORT % ('Check the catch-up token on both databases: Error while checking the token object table_only on the mysql server at '
+              "127.0.0.1:{port}: name the token table as database.table (or set login_db): got 'table_only'")),
 ]
 
 SECRETS = {
@@ -254,6 +344,77 @@ def tasks(emulator, mariadb, tmp_path):
                               db_object='{"shop":{"name":"shop","all":true}}')
     (tmp_path / 'not-a-journal.json').write_text('{"hello": "world"}')
     return {'job': job.job_id, 'paused': paused.job_id, 'port': str(mariadb.port), 'dir': str(tmp_path), 'region': emulator.region}
+
+
+TOKEN_TABLE = '(token VARCHAR(128) NOT NULL PRIMARY KEY, written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))'
+
+
+@pytest.fixture
+def unit(emulator, dts_options, mariadb, mariadb_destination, postgresql, tmp_path):
+    """A realistic unit (see ROLE_CASES), its tasks, and the placeholders' values. Afterwards:
+    ``can_write(server)`` says whether the application account still writes there."""
+    database, app, migration = unique_name('shop'), unique_name('app'), unique_name('dts')
+    app_password = uuid.uuid4().hex
+    for server in (mariadb, mariadb_destination):
+        server.create_database(database)
+        server.execute('CREATE TABLE `%s`.items (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))' % database)
+        server.execute('CREATE TABLE `%s`.dtsops_token %s' % (database, TOKEN_TABLE))
+        server.create_account(app, app_password, grants=['SELECT, INSERT ON `%s`.*' % database])
+        server.create_account(migration, grants=['ALL ON `%s`.*' % database])
+    for action in ('stop', 'start'):
+        (tmp_path / ('%s.yml' % action)).write_text('- name: Traffic\n  ansible.builtin.debug:\n    msg: %s\n' % action)
+
+    def endpoint(server, engine='MySQL'):
+        return {'engine': engine, 'host': '127.0.0.1', 'port': server.port, 'user': migration, 'database': database}
+
+    def job(source, destination, status='Migrating'):
+        return emulator.add_job(name='bad-role-%s' % uuid.uuid4().hex[:8], status=status, phase='incremental', delay=0, source=source,
+                                destination=destination, db_object=json.dumps({database: {'name': database, 'all': True}})).job_id
+
+    places = {
+        'job': job(endpoint(mariadb), endpoint(mariadb_destination)),
+        'paused': job(endpoint(mariadb), endpoint(mariadb_destination), status='Suspending'),
+        'pgjob': job(endpoint(postgresql, 'PostgreSQL'), endpoint(mariadb_destination)),
+        'samejob': job(endpoint(mariadb), endpoint(mariadb)),
+        'rdsjob': job(endpoint(mariadb), {'engine': 'MySQL', 'instance_type': 'RDS', 'instance_id': 'rm-test0unit0check'}),
+        'port': str(mariadb.port), 'dport': str(mariadb_destination.port), 'pgport': str(postgresql.port), 'db': database,
+        'password': mariadb.params['login_password'], 'dpassword': mariadb_destination.params['login_password'], 'migration': migration, 'dir': str(tmp_path), 'region': emulator.region,
+    }
+    places['server'] = '%s:%s:%s (server_id %s)' % tuple(mariadb.execute('SELECT @@hostname, @@port, @@datadir, @@server_id')[0])
+    base = {
+        'switchover_job_id': places['job'],
+        'switchover_dts': dict(dts_options),
+        'switchover_source': SOURCE,
+        'switchover_destination': DESTINATION,
+        'switchover_app_accounts': [app],
+        'switchover_migration_account': migration,
+        'switchover_token_object': '%s.dtsops_token' % database,
+        'switchover_traffic': TRAFFIC,
+        'switchover_poll_interval': 0.2,
+        # What method auto needs when it picks configure (a wrong engine in a case): the wrong
+        # engine must be what the run reports, not the passwords.
+        'switchover_reverse': {'method': 'auto', 'source_password': 'reverse-source-pw', 'destination_password': 'reverse-destination-pw'},
+    }
+
+    def can_write(server):
+        try:
+            conn = server.connect(user=app, password=app_password, database=database)
+        except pymysql.err.OperationalError:
+            return False
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute('INSERT INTO items (v) VALUES (%s)', ('probe',))
+            return True
+        except pymysql.err.OperationalError:
+            return False
+        finally:
+            conn.close()
+
+    yield {'places': places, 'base': base, 'can_write': can_write}
+    for server in (mariadb, mariadb_destination):
+        server.drop_account(app)
+        server.drop_account(migration)
+        server.drop_database(database)
 
 
 def fill(value, places):
@@ -289,19 +450,14 @@ def module_task(index, module, args, dts_options, admin, places):
     return {'name': 'case %d' % index, 'dtsops.switchover.%s' % module: options, 'ignore_errors': True}
 
 
-def role_unit(dts_options, admin, places, overrides, index):
-    unit = {
-        'switchover_job_id': places['job'],
-        'switchover_dts': dict(dts_options),
-        'switchover_source': dict(admin),
-        'switchover_destination': dict(admin),
-        'switchover_fence_scope': 'instance',
-        'switchover_catch_up': 'stable_window',
-        'switchover_state_dir': os.path.join(places['dir'], 'state-%d' % index),
-    }
+def role_unit(base, places, overrides, index):
+    """The unit's variables with ``overrides``: None removes a variable, switchover_dts is merged."""
+    unit = fill(dict(base, switchover_state_dir=os.path.join(places['dir'], 'state-%d' % index)), places)
     for key, value in fill(overrides, places).items():
         if value is None:
             unit.pop(key, None)
+        elif key == 'switchover_dts':
+            unit[key] = dict(unit[key], **value)
         else:
             unit[key] = value
     return unit
@@ -323,12 +479,14 @@ def expected(message, places):
 
 
 def matches(actual, wanted):
-    if wanted.endswith('...'):
-        return actual.startswith(wanted[:-3])
+    """``wanted`` may leave out parts as '...': the server's or Python's own words."""
+    if '...' in wanted:
+        head, tail = wanted.split('...', 1)
+        return actual.startswith(head) and actual.endswith(tail) and len(actual) >= len(head) + len(tail)
     return actual == wanted
 
 
-def test_every_bad_input_gets_its_one_clear_message(emulator, dts_options, mariadb, tasks):
+def test_every_bad_input_gets_its_one_clear_message(emulator, dts_options, mariadb, mariadb_destination, tasks, unit):
     places = dict(tasks)
     admin = dict(mariadb.params)
     prelude = [
@@ -341,7 +499,7 @@ def test_every_bad_input_gets_its_one_clear_message(emulator, dts_options, maria
     role_play = {'name': 'role', 'hosts': 'role_cases', 'gather_facts': False, 'roles': ['dtsops.switchover.switchover']}
     hosts = {'localhost': {}}
     for index, (dummy, overrides, dummy) in enumerate(ROLE_CASES):
-        hosts['role_case_%d' % index] = role_unit(dts_options, admin, places, overrides, index)
+        hosts['role_case_%d' % index] = role_unit(unit['base'], unit['places'], overrides, index)
     inventory = local_inventory(hosts)
     inventory['all']['children'] = {'role_cases': {'hosts': {name: None for name in hosts if name.startswith('role_case_')}}}
     before = len(emulator.requests)
@@ -362,21 +520,37 @@ def test_every_bad_input_gets_its_one_clear_message(emulator, dts_options, maria
         failures = [record['result'] for record in run.results if record['host'] == host and record['status'] == 'failed']
         actual = failures[-1].get('msg', '') if failures else '(did not fail)'
         seen.append((case, actual))
-        wanted = expected(message, dict(places, host=host))
+        wanted = expected(message, dict(unit['places'], host=host))
         if not failures or TRACEBACK in json.dumps(failures) or message is None or not matches(' '.join(actual.split()), wanted):
             wrong.append((case, actual))
     assert not wrong, '\n'.join('%s\n    %r' % item for item in wrong)
     # Nothing was asked of DTS that changes a task.
     changing = [entry['action'] for entry in emulator.requests[before:] if not entry['action'].startswith('Describe')]
     assert changing == []
+    # The role's mistakes changed nothing, as the servers and DTS tell: both servers writable, the
+    # application account unlocked on both, the task still running, no reverse task.
+    for server in (mariadb, mariadb_destination):
+        assert server.execute('SELECT @@global.read_only')[0][0] == 0
+        assert unit['can_write'](server)
+    forward = emulator.job(unit['places']['job'])
+    assert forward.status == 'Migrating' and not forward.released
+    assert [job.job_id for job in emulator.jobs(released=True) if getattr(job, 'reverse_of', None)
+            in (unit['places']['job'], unit['places']['samejob'])] == []
+    # And the journals say that no run went past the preflight.
+    for index in range(len(ROLE_CASES)):
+        path = os.path.join(unit['places']['dir'], 'state-%d' % index, 'role_case_%d.json' % index)
+        if os.path.exists(path):
+            with open(path) as stream:
+                assert set(json.load(stream)['phases']) <= {'preflight', 'abort'}, ROLE_CASES[index][0]
 
 
-def test_no_secret_in_verbose_output(emulator, dts_options, mariadb, tasks):
+def test_no_secret_in_verbose_output(emulator, dts_options, mariadb, tasks, unit):
     """-vvv with every secret option set, in tasks that succeed and tasks that fail, and in the
     role (check mode): none of the secrets appears in the output."""
     places = dict(tasks)
     admin = dict(mariadb.params)
-    secrets = dict(SECRETS, login_password=admin['login_password'], wrong_password='wrong-pw-Rk3Nq7Vd')
+    secrets = dict(SECRETS, login_password=admin['login_password'], destination_login_password=unit['places']['dpassword'],
+                   wrong_password='wrong-pw-Rk3Nq7Vd')
     emulator.issue_sts_token('STS.bad-input-matrix', secrets['access_key_secret'], secrets['security_token'])
     sts = dict(dts_options, access_key_id='STS.bad-input-matrix', access_key_secret=secrets['access_key_secret'],
                security_token=secrets['security_token'])
@@ -395,12 +569,12 @@ def test_no_secret_in_verbose_output(emulator, dts_options, mariadb, tasks):
         {'name': 'token', 'dtsops.switchover.db_caught_up': {'source': admin, 'destination': admin, 'token_object': 'shop.nosuchtable'},
          'ignore_errors': True},
     ]
-    unit = role_unit(sts, admin, places, {'switchover_reverse': reverse, 'switchover_traffic': TRAFFIC}, 0)
+    unit_vars = role_unit(unit['base'], unit['places'], {'switchover_dts': sts, 'switchover_reverse': reverse}, 0)
     # As users pass them: from variables (a vault), not written into the playbook, whose lines
     # ansible-core quotes around a failed task.
     references = {value: '{{ secret_%s }}' % name for name, value in secrets.items()}
     variables = {'secret_%s' % name: value for name, value in secrets.items()}
-    inventory = local_inventory({'localhost': variables, 'unit': dict(by_reference(unit, references), **variables)})
+    inventory = local_inventory({'localhost': variables, 'unit': dict(by_reference(unit_vars, references), **variables)})
     module_tasks = by_reference(module_tasks, references)
     run = run_playbook([{'name': 'modules', 'hosts': 'localhost', 'gather_facts': False, 'tasks': module_tasks},
                         {'name': 'role', 'hosts': 'unit', 'gather_facts': False, 'roles': ['dtsops.switchover.switchover']}],
@@ -418,8 +592,22 @@ def test_no_secret_in_verbose_output(emulator, dts_options, mariadb, tasks):
     assert leaked == [], 'secrets in the -vvv output:\n' + '\n'.join(where)
 
 
-def test_the_role_runs_without_a_traffic_method(dts_options, mariadb, tasks):
-    unit = role_unit(dts_options, dict(mariadb.params), dict(tasks), {}, 0)
-    run = run_playbook([{'name': 'role', 'hosts': 'unit', 'gather_facts': False, 'roles': ['dtsops.switchover.switchover']}],
-                       inventory=local_inventory({'unit': unit}), check=True)
+def test_the_role_runs_without_a_traffic_method(unit):
+    """Check mode, without a traffic method: the plan starts with the unit check, which names
+    what it could not check (a destination that DTS describes by instance id only)."""
+    places = unit['places']
+    units = {'unit': role_unit(unit['base'], places, {'switchover_traffic': {'method': 'none'}}, 0),
+             'rds': role_unit(unit['base'], places, {'switchover_traffic': {'method': 'none'}, 'switchover_job_id': places['rdsjob']}, 1)}
+    inventory = local_inventory(units)
+    inventory['all']['children'] = {'units': {'hosts': {'unit': None, 'rds': None}}}
+    run = run_playbook([{'name': 'role', 'hosts': 'units', 'gather_facts': False, 'roles': ['dtsops.switchover.switchover']}],
+                       inventory=inventory, check=True)
     assert run.rc == 0, run
+    plan = run.task('Show the plan with live values', host='unit')['msg']
+    assert plan[0].startswith('preflight: unit matches the task: source_engine, source_address, destination_engine, destination_address, '
+                              'distinct_servers; task %s Migrating/incremental' % places['job']), plan
+    rds = run.task('Show the plan with live values', host='rds')['msg']
+    assert rds[0].startswith('preflight: unit matches the task: source_engine, source_address, destination_engine, distinct_servers; '
+                             "UNCHECKED: destination_address (DTS task %s's destination describes it by InstanceID rm-test0unit0check "
+                             '(InstanceType RDS) without Ip/Port: set switchover_destination.instance_id to check it; '
+                             'switchover_destination is not checked against it); task ' % places['rdsjob']), rds
