@@ -61,8 +61,8 @@ extends_documentation_fragment:
 notes:
   - "RAM permission: C(dts:DescribeDtsJobDetail)."
   - "Privileges on each database, to read its identity: none on MySQL, MariaDB, SQL Server and Redis
-    (C(INFO)); on PostgreSQL, C(EXECUTE) on C(pg_control_system()) (superusers and C(pg_monitor));
-    on Oracle, C(SELECT) on C(v$database) (for example C(SELECT_CATALOG_ROLE)); on MongoDB, the
+    (C(INFO)); on PostgreSQL, C(EXECUTE) on C(pg_control_system()) (any role by default); on Oracle,
+    C(SELECT) on C(v$database) (for example C(SELECT_CATALOG_ROLE)); on MongoDB, the
     C(clusterMonitor) role (C(replSetGetConfig), or C(serverStatus) on a standalone server)."
   - The DTS engine names mapped are C(MySQL), C(MariaDB), C(PolarDB) and C(DRDS) (engine V(mysql));
     C(PostgreSQL), C(polardb_pg) and C(polardb_o) (V(postgresql), and V(oracle) for C(polardb_o));
