@@ -219,6 +219,12 @@ def build_report(journal):
         }
         (skipped if entry.get('status') == 'skipped' else ran).append(phase)
     ran.sort(key=lambda phase: phase['started'] or 0)
+    for index, phase in enumerate(ran):
+        if phase['status'] == 'started':
+            # A phase that never finished (a failure, a crash) lasted until the next one began.
+            later = [p['started'] for p in ran[index + 1:] if p['started'] is not None]
+            phase['until'] = min(later) if later else None
+            phase['status'] = 'running' if journal.get('outcome') == 'running' and not later else 'did not finish'
     order = list(PHASES)
     skipped.sort(key=lambda phase: (order.index(phase['phase']) if phase['phase'] in order else len(order), phase['phase']))
     fence = data.get('fence') or {}
@@ -431,10 +437,10 @@ def timeline_svg(report):
     for row, phase in enumerate(report['phases']):
         y = top + 4 + row * row_h
         start = phase['started'] if phase['started'] is not None else axis.t0
-        end = phase['finished'] if phase['finished'] is not None else axis.t1
+        end = phase['finished'] or phase.get('until') or axis.t1
         x0, x1 = axis.x(start), axis.x(end)
         width = max(x1 - x0, 2.0)
-        css = 'bar %s%s' % (phase['kind'], '' if phase['status'] == 'done' else ' ' + str(phase['status']))
+        css = 'bar %s%s' % (phase['kind'], {'failed': ' failed', 'did not finish': ' unfinished', 'running': ' open'}.get(phase['status'], ''))
         parts.append('<rect class="%s" x="%.1f" y="%d" width="%.1f" height="%d" rx="2"><title>%s: %s, %s</title></rect>'
                      % (css, x0, y, width, bar_h, html.escape(phase['title']), html.escape(str(phase['status'])),
                         html.escape(_seconds(phase['elapsed']) or 'not finished')))
@@ -489,6 +495,9 @@ def lag_svg(report):
         parts.append('<text class="tick" x="%d" y="%.1f" text-anchor="end">%g s</text>' % (PAD_LEFT - 6, y(value) + 4, value))
     path = ' '.join('%s%.1f,%.1f' % ('M' if i == 0 else 'L', axis.x(t), y(v)) for i, (t, v) in enumerate(points))
     parts.append('<path class="lag" d="%s"/>' % path)
+    if len(points) <= 200:
+        # Dots: a curve flat on zero would hide in the axis.
+        parts += ['<circle class="sample" cx="%.1f" cy="%.1f" r="2.5"/>' % (axis.x(t), y(v)) for t, v in points]
     if proof_point:
         last = points[-1]
         if proof_point[0] > last[0]:
@@ -541,11 +550,11 @@ CSS = (
     '.paused{fill:#aab7b8;fill-opacity:0.22}svg text.note{fill:#566573}'
     '.bar.check{fill:#7f8c8d}.bar.dts{fill:#2e86c1}.bar.database{fill:#229954}.bar.traffic{fill:#ca6f1e}'
     '.bar.abort{fill:#c0392b}.bar.other{fill:#8e44ad}.bar.failed{stroke:#c0392b;stroke-width:2}'
-    '.bar.started{fill-opacity:0.45;stroke:#333;stroke-dasharray:3 2}'
+    '.bar.unfinished,.bar.open{fill-opacity:0.45;stroke:#333;stroke-dasharray:3 2}'
     '.moment{stroke-width:1.5}.moment.fence{stroke:#c0392b}.moment.proof{stroke:#1e8449}.moment.pnr{stroke:#6c3483}'
     'svg text.fence{fill:#c0392b}svg text.proof{fill:#1e8449}svg text.pnr{fill:#6c3483}'
     '.lag{fill:none;stroke:#2471a3;stroke-width:2}.lag.unsampled{stroke-dasharray:5 4;stroke-width:1.5}'
-    'circle.proof{fill:#1e8449}svg text.proof-label{fill:#1e8449}'
+    'circle.sample{fill:#2471a3}circle.proof{fill:#1e8449}svg text.proof-label{fill:#1e8449}'
     '.legend .key{display:inline-block;margin-right:1.2em;font-size:90%}'
     '.legend i{display:inline-block;width:1em;height:0.8em;margin-right:0.3em;vertical-align:middle}'
     '.legend i.role-window{background:rgba(231,76,60,0.35)}.legend i.app-window{background:rgba(245,176,65,0.45)}'
@@ -698,7 +707,7 @@ def render_html(report):
     title = '%s of %s' % (RUNS[report['kind']]['title'], report['unit'])
     summary = ''.join('<tr><th>%s</th><td>%s</td></tr>' % (esc(k), _nowrap(esc(str(v)))) for k, v in _summary_rows(report))
     phases = _html_table(('Phase', 'Kind', 'Status', 'Started', 'Duration', 'Note'), [
-        (esc(p['title']), esc(KINDS[p['kind']][0]), esc(str(p['status'])), esc(iso(p['started'])), esc(_seconds(p['elapsed'])),
+        (esc(p['title']), esc(KINDS[p['kind']][0]), esc(str(p['status'])), _nowrap(esc(iso(p['started']))), esc(_seconds(p['elapsed'])),
          esc(p['message'])) for p in report['phases']] or [('none', '', '', '', '', '')], numeric=(4,))
     skipped = ''
     if report['skipped']:

@@ -344,3 +344,16 @@ def test_fleet_report_lists_a_unit_whose_journal_cannot_be_read(tmp_path):
                           'formats': ['markdown']})
     assert [(u['unit'], u['outcome']) for u in result['fleet']['units']] == [('broken', 'unreadable journal'), ('orders', 'completed')]
     assert '- broken: cannot read the journal %s: ' % broken in open(result['files']['markdown']).read()
+
+
+def test_a_phase_that_did_not_finish_ends_where_the_next_one_began():
+    journal = _aborted(True)
+    j.set_phase(journal, 'verify_sessions', 'started', now=2006.6)
+    report = r.build_report(journal)
+    phase = [p for p in report['phases'] if p['phase'] == 'verify_sessions'][0]
+    assert (phase['status'], phase['until']) == ('did not finish', 2007.0)
+    timeline = _svgs(r.render_html(report))[0]
+    axis = r.Axis(report)
+    bar = re.search(r'<rect class="bar database unfinished" x="([\d.]+)" y="\d+" width="([\d.]+)"', timeline)
+    assert float(bar.group(1)) + float(bar.group(2)) == pytest.approx(axis.x(2007.0), abs=0.1)
+    assert '>Verify no session writes (did not finish)<' in timeline
