@@ -322,7 +322,7 @@ def _nice_step(span, most=8):
 class Axis(object):
     """The time axis both charts share, so that a moment sits at the same x in both."""
 
-    def __init__(self, report):
+    def __init__(self, report, span=None):
         times = [report['started'], report['finished'], report['point_of_no_return']]
         for phase in report['phases']:
             times += [phase['started'], phase['finished']]
@@ -330,8 +330,16 @@ class Axis(object):
         times = [float(t) for t in times if t not in (None, '')]
         self.t0 = min(times) if times else 0.0
         self.t1 = max(times) if times else 1.0
+        if span:
+            self.t0, self.t1 = span
         self.span = max(self.t1 - self.t0, 1.0)
         self.plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+
+    def clip(self, when):
+        return min(max(float(when), self.t0), self.t1)
+
+    def covers(self, start, end):
+        return float(end) >= self.t0 and float(start) <= self.t1
 
     def x(self, when):
         return PAD_LEFT + (float(when) - self.t0) / self.span * self.plot_w
@@ -407,7 +415,9 @@ def _band(axis, start, end, top, bottom, css, title):
     if start is None:
         return []
     end = axis.t1 if end is None else end
-    x0, x1 = axis.x(start), axis.x(end)
+    if not axis.covers(start, end):
+        return []
+    x0, x1 = axis.x(axis.clip(start)), axis.x(axis.clip(end))
     return ['<rect class="%s" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>'
             % (css, x0, top, max(x1 - x0, 1.0), bottom - top, html.escape(title))]
 
@@ -417,16 +427,31 @@ def _svg(height, label, parts):
             'aria-label="%s">%s</svg>' % (WIDTH, height, WIDTH, height, html.escape(label), ''.join(parts)))
 
 
-def timeline_svg(report):
-    """Phases as bars on the time axis; both windows shaded; fence, catch-up proof and point of no
-    return marked; bar colours tell DTS steps from database steps."""
-    if not report['phases']:
-        return '<p>No phase ran.</p>'
+def window_span(report):
+    """(start, end) around both windows when they are too short a part of the run to be read on
+    its axis (a long wait before the fence), else None."""
+    windows_ = report['windows']
+    times = [t for w in (windows_['role'], windows_['application']) for t in (w['start'], w['end']) if t is not None]
     axis = Axis(report)
-    moments = _moments(report)
+    if not times or (max(times) - min(times)) > 0.15 * axis.span:
+        return None
+    margin = max(0.08 * (max(times) - min(times)), 1.0)
+    return max(axis.t0, min(times) - margin), min(axis.t1, max(times) + margin)
+
+
+def timeline_svg(report, span=None):
+    """Phases as bars on the time axis; both windows shaded; fence, catch-up proof and point of no
+    return marked; bar colours tell DTS steps from database steps. With ``span``, only that part
+    of the run."""
+    axis = Axis(report, span)
+    phases = [p for p in report['phases']
+              if axis.covers(p['started'] if p['started'] is not None else axis.t0, p['finished'] or p.get('until') or axis.t1)]
+    if not phases:
+        return '<p>No phase ran.</p>'
+    moments = [moment for moment in _moments(report) if axis.t0 <= float(moment[0]) <= axis.t1]
     row_h, bar_h = 22, 14
     top = LABEL_ROW * len(moments) + 10
-    bottom = top + row_h * len(report['phases']) + 6
+    bottom = top + row_h * len(phases) + 6
     height = bottom + 64
     windows_ = report['windows']
     parts = ['<rect x="%d" y="%d" width="%d" height="%d" fill="#fff" stroke="#ccc"/>' % (PAD_LEFT, top, axis.plot_w, bottom - top)]
@@ -434,10 +459,10 @@ def timeline_svg(report):
                    windows_['application']['label'])
     parts += _band(axis, windows_['role']['start'], windows_['role']['end'], top, bottom, 'role-window', windows_['role']['label'])
     parts += axis.draw(top, bottom)
-    for row, phase in enumerate(report['phases']):
+    for row, phase in enumerate(phases):
         y = top + 4 + row * row_h
-        start = phase['started'] if phase['started'] is not None else axis.t0
-        end = phase['finished'] or phase.get('until') or axis.t1
+        start = axis.clip(phase['started'] if phase['started'] is not None else axis.t0)
+        end = axis.clip(phase['finished'] or phase.get('until') or axis.t1)
         x0, x1 = axis.x(start), axis.x(end)
         width = max(x1 - x0, 2.0)
         css = 'bar %s%s' % (phase['kind'], {'failed': ' failed', 'did not finish': ' unfinished', 'running': ' open'}.get(phase['status'], ''))
@@ -702,6 +727,14 @@ def _html_table(header, rows, numeric=()):
     return '<table><tr>%s</tr>%s</table>' % (head, body)
 
 
+def _window_figure(report):
+    span = window_span(report)
+    if not span:
+        return ''
+    return ('<h3>The windows, enlarged</h3><figure id="window">%s<figcaption class="muted">%s to %s: the run is too long for '
+            'the windows to be read on its axis.</figcaption></figure>' % (timeline_svg(report, span), _nowrap(iso(span[0])), _nowrap(iso(span[1]))))
+
+
 def render_html(report):
     esc = html.escape
     title = '%s of %s' % (RUNS[report['kind']]['title'], report['unit'])
@@ -726,7 +759,7 @@ def render_html(report):
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>%(title)s</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1"><style>%(css)s</style></head><body>'
         '<h1>%(title)s: <span class="outcome-%(outcome)s">%(outcome)s</span></h1><table class="summary">%(summary)s</table>'
-        '<h2>Timeline</h2>%(legend)s<figure id="timeline">%(timeline)s</figure>'
+        '<h2>Timeline</h2>%(legend)s<figure id="timeline">%(timeline)s</figure>%(window)s'
         '<h2>Lag</h2><figure id="lag">%(lag)s<figcaption class="muted">%(lag_caption)s</figcaption></figure>'
         '<h2>Phases</h2>%(phases)s%(skipped)s'
         '<h2>Catch-up proof</h2>%(proof)s<p>Mode: %(mode)s.</p>'
@@ -734,7 +767,8 @@ def render_html(report):
         '<h2>Sessions ended or blocked</h2>%(ended)s'
         '<p class="muted">Times are ISO 8601 in UTC.</p></body></html>\n' % {
             'title': esc(title), 'css': CSS, 'outcome': esc(str(report['outcome'])), 'summary': summary,
-            'legend': _legend(report), 'timeline': timeline_svg(report), 'lag': lag_svg(report), 'lag_caption': _nowrap(esc(lag_caption(report))),
+            'legend': _legend(report), 'timeline': timeline_svg(report), 'window': _window_figure(report),
+            'lag': lag_svg(report), 'lag_caption': _nowrap(esc(lag_caption(report))),
             'phases': phases, 'skipped': skipped, 'proof': proof_text, 'mode': esc(str(report['catch_up']['mode'] or 'not recorded')),
             'scope': esc(str(report['fence']['scope'] or 'none')), 'fence_state': esc(_sentence(report['fence_state']['summary'])),
             'changes': changes, 'ended': ended,

@@ -357,3 +357,24 @@ def test_a_phase_that_did_not_finish_ends_where_the_next_one_began():
     bar = re.search(r'<rect class="bar database unfinished" x="([\d.]+)" y="\d+" width="([\d.]+)"', timeline)
     assert float(bar.group(1)) + float(bar.group(2)) == pytest.approx(axis.x(2007.0), abs=0.1)
     assert '>Verify no session writes (did not finish)<' in timeline
+
+
+def test_a_long_run_gets_the_windows_enlarged():
+    # A wait of ten minutes before a window of seconds: on the run's axis the window is a sliver.
+    journal = _journal()
+    journal['created'] = 400.0
+    j.set_phase(journal, 'wait_undelayed', 'started', now=401.0)
+    report = r.build_report(journal)
+    assert r.window_span(report) == (1018.0, 1024.5)
+    page = r.render_html(report)
+    whole, enlarged = _svgs(page)[0], _svgs(page)[1]
+    assert page.index('<figure id="window">') < page.index('<figure id="lag">')
+
+    def fence_width(svg):
+        return float(re.search(r'<rect class="bar database" x="[\d.]+" y="\d+" width="([\d.]+)"', svg).group(1))
+    assert fence_width(enlarged) > 20 * fence_width(whole)
+    assert 'Preflight checks' in whole and 'Preflight checks' not in enlarged
+    labels = [text for dummy, dummy2, text in _texts(enlarged)]
+    assert 'fence 00:17:00Z' in labels and 'point of no return 00:17:02Z' in labels
+    # The short run of the other tests needs no enlargement.
+    assert r.window_span(r.build_report(_journal())) is None and 'id="window"' not in r.render_html(r.build_report(_journal()))
