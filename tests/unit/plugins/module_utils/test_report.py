@@ -354,8 +354,8 @@ def test_a_phase_that_did_not_finish_ends_where_the_next_one_began():
     assert (phase['status'], phase['until']) == ('did not finish', 2007.0)
     timeline = _svgs(r.render_html(report))[0]
     axis = r.Axis(report)
-    bar = re.search(r'<rect class="bar database unfinished" x="([\d.]+)" y="\d+" width="([\d.]+)"', timeline)
-    assert float(bar.group(1)) + float(bar.group(2)) == pytest.approx(axis.x(2007.0), abs=0.1)
+    unfinished = re.search(r'<rect class="bar database unfinished" x="([\d.]+)" y="\d+" width="([\d.]+)"', timeline)
+    assert float(unfinished.group(1)) + float(unfinished.group(2)) == pytest.approx(axis.x(2007.0), abs=0.1)
     assert '>Verify no session writes (did not finish)<' in timeline
 
 
