@@ -190,6 +190,8 @@ MODULE_CASES = [
 # account, the migration account, the token table, traffic by task files on localhost. Each case
 # is one inventory host; every case must fail before anything changes (checked on the servers and
 # in DTS, after the run). ``{dport}``/``{pgport}``: the destination's and PostgreSQL's ports.
+
+
 def without(options, *keys):
     return dict((key, value) for key, value in options.items() if key not in keys)
 
@@ -378,7 +380,8 @@ def unit(emulator, dts_options, mariadb, mariadb_destination, postgresql, tmp_pa
         'samejob': job(endpoint(mariadb), endpoint(mariadb)),
         'rdsjob': job(endpoint(mariadb), {'engine': 'MySQL', 'instance_type': 'RDS', 'instance_id': 'rm-test0unit0check'}),
         'port': str(mariadb.port), 'dport': str(mariadb_destination.port), 'pgport': str(postgresql.port), 'db': database,
-        'password': mariadb.params['login_password'], 'dpassword': mariadb_destination.params['login_password'], 'migration': migration, 'dir': str(tmp_path), 'region': emulator.region,
+        'password': mariadb.params['login_password'], 'dpassword': mariadb_destination.params['login_password'],
+        'migration': migration, 'dir': str(tmp_path), 'region': emulator.region,
     }
     places['server'] = '%s:%s:%s (server_id %s)' % tuple(mariadb.execute('SELECT @@hostname, @@port, @@datadir, @@server_id')[0])
     base = {

@@ -54,17 +54,17 @@ def test_redis_identity_is_the_run_id(redis_server, redis_destination):
 
 
 SERVERS = {'mysql': 'mariadb', 'postgresql': 'postgresql', 'redis': 'redis_server'}
-NAMES = {'mysql': 'a MySQL server', 'postgresql': 'a PostgreSQL server', 'redis': 'a Redis server'}
+NAMES = {'mysql': 'a MySQL server', 'postgresql': 'a PostgreSQL server', 'redis': 'a Redis server', 'oracle': 'an Oracle server'}
 
 
-@pytest.mark.parametrize('engine, target', [(e, t) for e in SERVERS for t in SERVERS if e != t])
+@pytest.mark.parametrize('engine, target', [(e, t) for e in list(SERVERS) + ['oracle'] for t in SERVERS if e != t])
 @pytest.mark.parametrize('ssl_mode', ['prefer', 'disable'])
 def test_a_server_of_another_engine_is_named_as_such(request, engine, target, ssl_mode):
     """The engine's protocol against another engine's real server: the message names the mistake
     (not a lost connection after a read timeout)."""
     server = request.getfixturevalue(SERVERS[target])
     params = {'engine': engine, 'login_host': '127.0.0.1', 'login_port': server.port, 'login_password': 'not-the-password',
-              'ssl_mode': ssl_mode, 'connect_timeout': 2}
+              'ssl_mode': ssl_mode, 'connect_timeout': 2, 'login_db': 'ORCLPDB1' if engine == 'oracle' else None}
     with pytest.raises(EngineError) as raised:
         engine_class(engine)(params).connect()
     assert str(raised.value) == ('127.0.0.1:%s did not answer as %s within 2 s (connect_timeout): check engine and login_port'

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import threading
 import traceback
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import (
@@ -209,8 +210,12 @@ class OracleEngine(Engine):
         )
         kwargs.update(self.tls_settings())
         try:
-            self.conn = oracledb.connect(**kwargs)
+            self.conn = self._connect_bounded(kwargs)
         except oracledb.Error as exc:
+            if 'DPY-4011' in str(exc) and kwargs.get('protocol') != 'tcps':
+                # The port took the connection and closed it at the first packet: not a listener.
+                # (Over TLS the same close may be the TLS peer's: its message stays.)
+                raise self.not_this_engine() from None
             raise EngineError(self._connect_message(exc)) from None
         # DDL commits by itself; our one DML (the token) commits explicitly.
         self.conn.autocommit = False
@@ -222,6 +227,27 @@ class OracleEngine(Engine):
         except EngineError:
             banners = []         # v$version needs catalog access: the edition stays unknown
         self._banner = next((b for b in banners if b and b.startswith('Oracle')), '')
+
+    def _connect_bounded(self, kwargs):
+        """oracledb.connect given up on after connect_timeout. The thin driver bounds only the TCP
+        connect: on a port that accepts it and never answers (Redis waits for its client) it would
+        wait for ever. The abandoned attempt's thread ends with the process."""
+        outcome = {}
+
+        def attempt():
+            try:
+                outcome['connection'] = oracledb.connect(**kwargs)
+            except Exception as exc:  # handed to the caller's thread
+                outcome['error'] = exc
+
+        worker = threading.Thread(target=attempt, name='dtsops-oracle-connect', daemon=True)
+        worker.start()
+        worker.join(float(self.params.get('connect_timeout') or 10))
+        if worker.is_alive():
+            raise self.not_this_engine()
+        if 'error' in outcome:
+            raise outcome['error']
+        return outcome['connection']
 
     def _connect_message(self, exc):
         dummy, full_code, message = error_code(exc)
