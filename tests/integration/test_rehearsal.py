@@ -21,6 +21,8 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_ROOT)))
 # What the server says when the fence refuses the stray writer.
 REFUSALS = {'mysql': 'account is locked', 'postgresql': 'is not permitted to log in', 'redis': 'no permissions to run'}
+# The way back: a reverse instance (CreateReverseDtsJob) for MySQL, a configured incremental migration task for the others.
+REVERSE = {'mysql': ('reverse_api', 'synchronizing'), 'postgresql': ('configure', 'Migrating'), 'redis': ('configure', 'Migrating')}
 
 
 def environment():
@@ -63,13 +65,39 @@ def test_switchover_keeps_every_acknowledged_write(engine, catch_up, tmp_path):
     assert 0 < result['write_unavailable_seconds'] < 60
     assert result['lag']['samples'] >= 1 and result['lag']['curve_ms']
     assert result['tasks']['forward']['status'] == 'Suspending'
-    assert result['tasks']['reverse']['status'] == 'synchronizing'
+    method, status = REVERSE[engine]
+    assert result['tasks']['reverse']['status'] == status
+    # Armed before the fence, as the vendor's order allows.
+    assert result['reverse']['method'] == method and result['reverse']['from_fence_seconds'] < 0
+    assert 'before the fence, method %s' % method in proc.stdout
+    # The application saw its writes stop no earlier than the fence and start again after the point of no return.
+    assert result['application_gap_seconds'] >= result['write_unavailable_seconds'] > 0
     # A readable summary, without secrets; nothing left behind.
     assert 'OK: every acknowledged write arrived exactly once' in proc.stdout
     assert 'lost 0, duplicated 0' in proc.stdout
     assert 'rehearsal-secret' not in proc.stdout + proc.stderr
     assert not os.path.exists(result['state_dir'])
     assert len(result['server_directories']) == 2 and not any(os.path.exists(path) for path in result['server_directories'])
+
+
+@pytest.mark.slow
+def test_realistic_profile_gives_the_windows_at_real_scale(tmp_path):
+    result_path = tmp_path / 'result.json'
+    # The realistic profile at 2 % of its durations: a 90 s precheck takes 1.8 s.
+    proc = rehearsal('demo', '--engine', 'mysql', '--dts-profile', 'realistic', '--time-scale', '0.02', '--copy-seconds', '1',
+                     '--apply-rate', '0', '--poll-interval', '0.2', '--quiet', '--json', str(result_path))
+    assert result_path.exists(), proc.stdout + proc.stderr
+    result = json.loads(result_path.read_text())
+    assert proc.returncode == 0 and result['ok'], '%s\n%s\nproblems: %s' % (proc.stdout, proc.stderr, result['problems'])
+    assert (result['dts_profile'], result['time_scale']) == ('realistic', 0.02)
+    real = result['real_scale']
+    # Inside the window: at least the pause (5 s) and the writer start (15 s), at 2 %.
+    assert real['dts_in_window_seconds'] >= 0.39
+    assert real['write_unavailable_seconds'] == pytest.approx(result['write_unavailable_seconds'] + real['dts_in_window_seconds'] * 49, abs=0.01)
+    assert real['application_gap_seconds'] >= real['write_unavailable_seconds']
+    assert 'DTS profile realistic at 0.02x its durations' in proc.stdout
+    assert re.search(r'write-unavailable [0-9.]+ s \(fence -> point of no return.*\n\s+at real scale [0-9.]+ s: DTS profile realistic ran at '
+                     r'0.02x its durations', proc.stdout), proc.stdout
 
 
 def interrupted_demo(signum):
