@@ -75,9 +75,9 @@ MODULE_CASES = [
     ('dts_reverse_task: name with reverse_api', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'reverse_api', 'name': 'x'},
      'name only apply to method: configure (or auto, which may fall back to it).'),
     ('dts_reverse_task: configure options', 'dts_reverse_task',
-     {'job_id': '{paused}', 'method': 'reverse_api', 'source_password': 'x', 'db_list': {'a': 1}},
+     {'job_id': '{paused}', 'method': 'reverse_api', 'source_password': 'src-pw-Kq93', 'db_list': {'a': 1}},
      'db_list, source_password only apply to method: configure (or auto, which may fall back to it).'),
-    ('dts_reverse_task: one password', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'configure', 'source_password': 'x'},
+    ('dts_reverse_task: one password', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'configure', 'source_password': 'src-pw-Kq93'},
      'method: configure needs destination_password: DTS does not return the database passwords of the forward task.'),
     ('dts_reverse_task: no passwords', 'dts_reverse_task', {'job_id': '{paused}', 'method': 'configure'},
      'method: configure needs source_password and destination_password: DTS does not return the database passwords of the forward task.'),
@@ -91,8 +91,8 @@ MODULE_CASES = [
     ('dts_reverse_task: paused forward task', 'dts_reverse_task', {'job_id': '{paused}', 'start': False},
      'DTS task {paused} is Suspending: CreateReverseDtsJob needs the forward task running in incremental migration (create the reverse '
      'task first, then pause the forward task, then start the writer). Use method configure to make a reverse task of a task in this state.'),
-    ('dts_reverse_task: start before the pause', 'dts_reverse_task', {'job_id': '{job}', 'method': 'configure', 'source_password': 'x',
-                                                                      'destination_password': 'y'},
+    ('dts_reverse_task: start before the pause', 'dts_reverse_task', {'job_id': '{job}', 'method': 'configure', 'source_password': 'src-pw-Kq93',
+                                                                      'destination_password': 'dst-pw-Lv27'},
      'DTS task {job} is Migrating: pause it (dtsops.switchover.dts_task with state paused) before starting its reverse task. Both '
      'running at once would replicate in both directions.'),
     ('dts_reverse_task: unknown reverse task', 'dts_reverse_task', {'job_id': '{paused}', 'reverse_job_id': 'nosuchjob00002'},
@@ -298,6 +298,27 @@ ROLE_CASES = [
     ('role: destination password', {'switchover_destination': dict(DESTINATION, login_password='not-the-password')},
      ABORT % (CONNECT % ('destination', 'destination', '{dport}') + 'access denied: check login_user and login_password (MySQL error 1045: '
               "Access denied for user 'root'@'127.0.0.1' (using password: YES))")),
+    ('role: source password', {'switchover_source': dict(SOURCE, login_password='not-the-password')},
+     ABORT % (CONNECT % ('source', 'source', '{port}') + 'access denied: check login_user and login_password (MySQL error 1045: '
+              "Access denied for user 'root'@'127.0.0.1' (using password: YES))")),
+    ('role: destination login_user', {'switchover_destination': dict(DESTINATION, login_user='nobody_here')},
+     ABORT % (CONNECT % ('destination', 'destination', '{dport}') + 'access denied: check login_user and login_password (MySQL error '
+              "1045: Access denied for user 'nobody_here'@'127.0.0.1' (using password: YES))")),
+    ('role: destination host', {'switchover_destination': dict(DESTINATION, login_host='10.255.255.1')},
+     ABORT % (MISMATCH + "switchover_destination points at 10.255.255.1:{dport}, but DTS task {job}'s destination "
+              '(DestinationEndpoint.Ip/Port) is 127.0.0.1:{dport}: set switchover_destination.login_host and '
+              "switchover_destination.login_port to the task's destination, or check switchover_job_id")),
+    ('role: destination database', {'switchover_destination': dict(DESTINATION, login_db='nosuchdb')},
+     ABORT % (CONNECT % ('destination', 'destination', '{dport}') + "unknown database: check login_db (MySQL error 1049: Unknown "
+              "database 'nosuchdb')")),
+    ('role: destination instance_id', {'switchover_job_id': '{rdsjob}',
+                                       'switchover_destination': dict(DESTINATION, instance_id='rm-other0instance')},
+     ABORT % (CHECK + 'The unit does not match DTS task {rdsjob} (region {region}): switchover_destination.instance_id is '
+              "rm-other0instance, but DTS task {rdsjob}'s destination (DestinationEndpoint.InstanceID) is rm-test0unit0check: point "
+              'switchover_destination at that instance (instance_id and its connection), or check switchover_job_id')),
+    ('role: source client_cert missing', {'switchover_source': dict(SOURCE, ssl_mode='require', client_cert='{dir}/no-such-cert.pem',
+                                                                    client_key='{dir}/no-such-key.pem')},
+     ABORT % (CONNECT % ('source', 'source', '{port}') + 'cannot load the TLS files (ca_cert, client_cert, client_key): ...')),
     ('role: source database', {'switchover_source': dict(SOURCE, login_db='nosuchdb')},
      ABORT % (CONNECT % ('source', 'source', '{port}') + "unknown database: check login_db (MySQL error 1049: Unknown database 'nosuchdb')")),
     ('role: destination ssl_mode without ca_cert', {'switchover_destination': dict(DESTINATION, ssl_mode='verify-ca')},
