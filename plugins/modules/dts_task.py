@@ -235,7 +235,9 @@ def goal(state):
     """The wait's check for ``state``."""
     def check(job):
         current = job_state(job)
-        if current == state or (state == 'finished' and current == 'stopped'):
+        # DTS may go on describing a released task as Finished (the Terraform provider treats
+        # Finished as deleted; reference dts-reverse-flow.md).
+        if current == state or (state in ('finished', 'absent') and current == 'stopped'):
             return Observation(True)
         if state == 'finished' and current in ('failed', 'paused'):
             return Observation(False, terminal='DTS task %s will not finish: it is %s.' % (job.job_id, job.describe_state().rstrip('.')))
