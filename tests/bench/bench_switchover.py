@@ -194,13 +194,16 @@ def _role_run(units, server, emulator, directory, timer_path):
         server.create_database(database)
         account = 'app_%d_%s' % (index, secrets.token_hex(3))
         server.create_account(account, secrets.token_urlsafe(10), grants=['SELECT, INSERT ON %s.*' % database])
+        # Source and destination are two databases of the one server (the unit check refuses one
+        # server with one database); the token table is the source's, read from both.
+        server.create_database(database + '_dst')
         endpoint = {'engine': 'MySQL', 'host': '127.0.0.1', 'port': server.port, 'user': 'dts_migration', 'database': database}
         job = emulator.add_job(name='bench-unit-%s' % database, status='Migrating', phase='incremental', delay=0,
-                               durations={'reverse_precheck': 0.05}, source=endpoint, destination=endpoint,
+                               durations={'reverse_precheck': 0.05}, source=endpoint, destination=dict(endpoint, database=database + '_dst'),
                                db_object=json.dumps({database: {'name': database, 'all': True}}))
         hosts['unit%02d' % index] = {
             'switchover_job_id': job.job_id,
-            'switchover_source': dict(server.params), 'switchover_destination': dict(server.params),
+            'switchover_source': dict(server.params, login_db=database), 'switchover_destination': dict(server.params, login_db=database + '_dst'),
             'switchover_app_accounts': [account], 'switchover_migration_account': 'dts_migration',
             'switchover_token_object': '%s.dtsops_token' % database, 'switchover_token_create': True,
             'switchover_traffic': {'method': 'tasks', 'hosts': 'localhost', 'stop_tasks': traffic, 'start_tasks': traffic},
