@@ -10,6 +10,8 @@ BUILD_ROOT ?= $(or $(TMPDIR),/tmp)/dtsops-switchover-$(shell printf %s "$(CURDIR
 COLLECTION := $(BUILD_ROOT)/ansible_collections/dtsops/switchover
 PYTEST_WORKERS ?= 2
 ENGINE ?= mysql
+# make demo ROLLBACK=1: the switchover, writes on the destination, then the rollback, all verified.
+ROLLBACK ?=
 # The DTS emulator's latency profile for demo and rehearsal (fast, realistic) and the factor on its
 # durations (realistic defaults to 0.1: its 90 s precheck takes 9 s; the summary shows real scale).
 DTS_PROFILE ?= fast
@@ -62,7 +64,7 @@ changelog-lint: build
 	cd $(COLLECTION) && antsibull-changelog lint
 
 demo: build
-	cd $(COLLECTION) && python -m rehearsal demo --engine $(ENGINE) --dts-profile $(DTS_PROFILE) --time-scale $(TIME_SCALE)
+	cd $(COLLECTION) && python -m rehearsal demo --engine $(ENGINE) --dts-profile $(DTS_PROFILE) --time-scale $(TIME_SCALE) $(if $(ROLLBACK),--rollback)
 
 rehearsal: build
 	cd $(COLLECTION) && python -m rehearsal up --engine $(ENGINE) --state-dir $(CURDIR)/.rehearsal --dts-profile $(DTS_PROFILE) --time-scale $(TIME_SCALE)

@@ -1,6 +1,7 @@
 """The rehearsal's commands (run from the collection root with PYTHONPATH=<build root>:tests):
 
     python -m rehearsal demo --engine mysql          # make demo: a whole switchover, verified, torn down
+    python -m rehearsal demo --rollback              # make demo ROLLBACK=1: switchover, then the way back
     python -m rehearsal up --engine mysql --state-dir DIR   # make rehearsal: leave it running
     python -m rehearsal verify --state-dir DIR       # after your own ansible-playbook run
     python -m rehearsal down --state-dir DIR         # tear it down (the role's reports stay)
@@ -75,7 +76,13 @@ def demo(args):
         rehearsal.say('Rehearsal files in %s%s.' % (state_dir, '' if args.keep else ' (removed at the end)'))
         rehearsal.up()
         rc = rehearsal.switchover(echo=not args.quiet)
-        if rc == 0:
+        if rc == 0 and args.rollback:
+            rehearsal.say('Switched over: the application writes on the destination; rolling back...')
+            rehearsal.write_on_destination(stop=False)
+            if rehearsal.rollback(echo=not args.quiet) == 0:
+                rehearsal.say('Rolled back: the application writes on the source again; checking every write...')
+                rehearsal.write_on_source(after=time.time())
+        elif rc == 0:
             rehearsal.say('Switched over: the application writes on the destination; checking every write...')
             rehearsal.write_on_destination()
         result = rehearsal.verify()
@@ -96,7 +103,8 @@ def demo(args):
         finally:
             signal.signal(signal.SIGTERM, previous)
             if keep:
-                print('Files kept in %s (inventory.yml, switchover.log, switchover/reports, load/journal.jsonl).' % state_dir)
+                print('Files kept in %s (inventory.yml, switchover.log%s, switchover/reports, load/journal.jsonl).'
+                      % (state_dir, ', rollback.log' if args.rollback else ''))
             else:
                 shutil.rmtree(state_dir, ignore_errors=True)
             if guard is not None:
@@ -322,6 +330,8 @@ def main(argv=None):
     command.add_argument('--keep', action='store_true', help='keep the files (inventory, playbook output, reports, journal)')
     command.add_argument('--quiet', action='store_true', help='print only the summary')
     command.add_argument('--json', help='also write the verification result to this file')
+    command.add_argument('--rollback', action='store_true',
+                         help='after the switchover and writes on the destination, roll back and write on the source again')
     command = commands.add_parser('up', help='start a rehearsal and leave it running')
     _options(command, state_dir=True)
     command.add_argument('--timeout', type=int, default=300, help='seconds to wait for it to start (default 300)')

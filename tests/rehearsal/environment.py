@@ -140,6 +140,8 @@ class Rehearsal(object):
         self.load = None
         self.playbook = None
         self.switchover_seconds = None
+        self.rollback_rc = None
+        self.rollback_seconds = None
         self._emulator_log = None
 
     def server_directories(self):
@@ -258,50 +260,70 @@ class Rehearsal(object):
 
     # -- the switchover -----------------------------------------------------------------------
 
-    def playbook_command(self):
-        return [os.path.join(BIN, 'ansible-playbook'), 'dtsops.switchover.switchover', '-i', self.path('inventory.yml')]
+    def playbook_command(self, playbook='switchover'):
+        return [os.path.join(BIN, 'ansible-playbook'), 'dtsops.switchover.%s' % playbook, '-i', self.path('inventory.yml')]
 
     def switchover(self, echo=False):
         """Run the switchover playbook; its output goes to switchover.log (and to ``out`` with echo)."""
+        rc, self.switchover_seconds = self._playbook('switchover', echo)
+        return rc
+
+    def rollback(self, echo=False):
+        """Run the rollback playbook (the way back through the reverse task); output in rollback.log."""
+        self.rollback_rc, self.rollback_seconds = self._playbook('rollback', echo)
+        return self.rollback_rc
+
+    def _playbook(self, playbook, echo):
         environment = clean_environment({'ANSIBLE_CONFIG': self.path('ansible.cfg'), 'ANSIBLE_COLLECTIONS_PATH': BUILD_ROOT,
                                          'ANSIBLE_LOCAL_TEMP': self.path('ansible-tmp'), 'ANSIBLE_HOME': self.path('ansible-home')})
         if not echo:
             environment['ANSIBLE_NOCOLOR'] = '1'
-        self.say('Running: %s' % ' '.join(self.playbook_command()))
+        self.say('Running: %s' % ' '.join(self.playbook_command(playbook)))
         started = time.monotonic()
-        with open(self.path('switchover.log'), 'w') as log:
-            self.playbook = subprocess.Popen(self.playbook_command(), cwd=self.state_dir, env=environment, stdout=subprocess.PIPE,
-                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        with open(self.path('%s.log' % playbook), 'w') as log:
+            process = subprocess.Popen(self.playbook_command(playbook), cwd=self.state_dir, env=environment, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+            if playbook == 'switchover':
+                self.playbook = process
             try:
-                for line in self.playbook.stdout:
+                for line in process.stdout:
                     log.write(line)
                     if echo and self.out is not None:
                         self.out.write(line)
                         self.out.flush()
-                rc = self.playbook.wait()
+                rc = process.wait()
             finally:
-                if self.playbook.poll() is None:
+                if process.poll() is None:
                     # Interrupted: the playbook must not outlive the rehearsal.
-                    self.playbook.send_signal(signal.SIGINT)
+                    process.send_signal(signal.SIGINT)
                     try:
-                        self.playbook.wait(30)
+                        process.wait(30)
                     except subprocess.TimeoutExpired:
-                        self.playbook.kill()
-                        self.playbook.wait()
-        self.switchover_seconds = round(time.monotonic() - started, 1)
-        return rc
+                        process.kill()
+                        process.wait()
+        return rc, round(time.monotonic() - started, 1)
 
-    def write_on_destination(self, writes=20, timeout=60):
+    def write_on_destination(self, writes=20, timeout=60, stop=True):
         """Let the application write ``writes`` times per writer on the destination (the role
-        started it there), then stop it."""
+        started it there), then stop it (unless ``stop`` is false: a rollback comes next)."""
+        self.write_on('destination', writes, timeout)
+        if stop:
+            self.stop_load()
+
+    def write_on_source(self, writes=20, timeout=60, after=None):
+        """After a rollback: ``writes`` acknowledged writes per writer on the source since ``after``
+        (a time.time()), then the application stops."""
+        self.write_on('source', writes, timeout, after)
+        self.stop_load()
+
+    def write_on(self, side, writes, timeout, after=None):
         def enough():
             done = {}
             for entry in load_module.read_journal(self.load.journal_path):
-                if entry['side'] == 'destination' and entry['outcome'] == ACK:
+                if entry['side'] == side and entry['outcome'] == ACK and entry['t'] >= (after or 0):
                     done[entry['writer']] = done.get(entry['writer'], 0) + 1
-            return len(done) == len(load_module.CONTROLLED) and min(done.values()) >= writes
-        self._wait(enough, timeout, 'the application to write on the destination')
-        self.stop_load()
+            return all(done.get(writer, 0) >= writes for writer in load_module.CONTROLLED)
+        self._wait(enough, timeout, 'the application to write on the %s' % side)
 
     def stop_load(self):
         if self.load is not None:
@@ -312,7 +334,8 @@ class Rehearsal(object):
         return verify(self.kit, self.load.journal_path, self.path('switchover'), catch_up=self.catch_up, timeout=timeout,
                       playbook_rc=self.playbook.returncode if self.playbook else None, switchover_seconds=self.switchover_seconds,
                       task_status=self.task_status, dts_waits=self.emulator.dts_waits() if self.emulator else None,
-                      time_scale=self.time_scale, dts_profile=self.dts_profile)
+                      time_scale=self.time_scale, dts_profile=self.dts_profile, rollback_rc=self.rollback_rc,
+                      rollback_seconds=self.rollback_seconds)
 
     def task_status(self, job_id):
         job = self.emulator.job(job_id)
