@@ -194,6 +194,33 @@ def windows(journal):
     return {'role': role, 'application': app}
 
 
+# What a finished run did, in words (other outcomes are said as they are).
+RESULTS = {('switchover', 'completed'): 'switched over', ('rollback', 'completed'): 'rolled back', ('finalize', 'completed'): 'finalized'}
+
+
+def run_result(kind, outcome):
+    return RESULTS.get((kind, outcome), '%s %s' % (kind, outcome or 'not started'))
+
+
+def next_steps(kind, journal):
+    """What the operator must do next, when the run leaves a decision to them: after a rollback, how
+    to try the switchover again (the forward task cannot simply be resumed)."""
+    data = journal.get('data') or {}
+    if kind != 'rollback' or journal.get('outcome') != 'completed':
+        return ''
+    forward, reverse = data.get('job_id') or 'the forward task', data.get('reverse_job_id') or 'the reverse task'
+    # DTS documents this for a reverse instance ("cannot be directly started"); for a configured
+    # reverse task it follows from the reverse writes now in the source's log, which the forward
+    # task would copy again.
+    return ('The applications run on the source; the reverse task %s is %s and the forward task %s stays paused. '
+            'After the reverse task wrote to the source, DTS does not start the forward task again and the destination no longer '
+            'follows the source. To switch over again: create a new migration task from the source to the destination (full and '
+            'incremental, or incremental from a checkpoint), set switchover_job_id to it, archive this unit\'s journals '
+            '(switchover_journal operation=archive), run switchover.yml, and release the old tasks %s and %s (DeleteDtsJob). '
+            'Do not run finalize.yml for this switchover.'
+            % (reverse, data.get('reverse_status') or 'paused', forward, forward, reverse))
+
+
 def _public(connection):
     if not isinstance(connection, dict):
         return connection
@@ -233,6 +260,8 @@ def build_report(journal):
     state, words = fence_state(journal)
     return {
         'kind': kind,
+        'result': run_result(kind, journal.get('outcome')),
+        'next': next_steps(kind, journal),
         'unit': journal.get('unit'),
         'run_id': journal.get('run_id'),
         'attempts': journal.get('attempt', 1),
@@ -247,6 +276,7 @@ def build_report(journal):
         'tasks': {
             'forward': data.get('job_id'),
             'reverse': data.get('reverse_job_id'),
+            'reverse_status': data.get('reverse_status'),
             'forward_released': bool(data.get('forward_released')),
             'reverse_released': any('reverse task released' in str(done) for done in data.get('abort_done') or []),
         },
@@ -277,13 +307,16 @@ def build_report(journal):
 def _reverse(tasks, missing='none'):
     if not tasks.get('reverse'):
         return missing
-    return '%s%s' % (tasks['reverse'], ' (released)' if tasks.get('reverse_released') else '')
+    if tasks.get('reverse_released'):
+        return '%s (released)' % tasks['reverse']
+    return '%s%s' % (tasks['reverse'], ' %s' % tasks['reverse_status'] if tasks.get('reverse_status') else '')
 
 
 def summary_line(report, files=None):
     """One line that says what is true: outcome, fence, both windows, reverse task, report."""
     windows_ = report['windows']
-    parts = ['%s: %s %s' % (report['unit'], report['kind'], report['outcome'])]
+    rolled_back = report.get('result') == 'rolled back'
+    parts = ['%s: %s' % (report['unit'], report['result'] if rolled_back else '%s %s' % (report['kind'], report['outcome']))]
     state = report['fence_state']
     if state['state'] in ('none', 'lifted', 'fenced'):
         parts.append(state['summary'])
@@ -296,6 +329,8 @@ def summary_line(report, files=None):
     parts.append('reverse task %s' % _reverse(report['tasks']))
     if files:
         parts.append('report %s' % (files.get('html') or files.get('markdown') or files.get('json')))
+    if rolled_back:
+        parts.append('to switch over again, create a new migration task (the forward task cannot be resumed): see the report')
     return '; '.join(parts)
 
 
@@ -607,7 +642,8 @@ def _summary_rows(report):
     tasks = report['tasks']
     rows = [
         ('Run', '%s (attempt %s)' % (report['run_id'], report['attempts'])),
-        ('Outcome', report['outcome'] + (': %s' % report['message'] if report['message'] else '')),
+        ('Outcome', report['outcome'] + (' (rolled back)' if report.get('result') == 'rolled back' else '')
+         + (': %s' % report['message'] if report['message'] else '')),
         ('Started', iso(report['started'])),
         ('Last update', iso(report['finished'])),
         ('Fence', report['fence_state']['summary']),
@@ -623,6 +659,8 @@ def _summary_rows(report):
         restored = ', '.join(report['abort']['done']) or 'nothing'
         not_restored = ' Not restored: %s.' % '; '.join(errors) if errors else ''
         rows.append(('Abort', '%s. Restored: %s.%s' % (report['abort']['reason'], restored, not_restored)))
+    if report.get('next'):
+        rows.append(('Next', report['next']))
     return rows
 
 
