@@ -201,6 +201,9 @@ UNIT_RULES = ("{host}: check the unit's variables. switchover_job_id, switchover
               'switchover_token_object; switchover_traffic.method is none, service (with hosts and service) or tasks (with hosts, '
               'stop_tasks and start_tasks); switchover_write_budget must be positive.')
 ABORT = 'Aborted {host} before the point of no return: %s. Restored: nothing needed. The source runs the workload.'
+CHOICES = ('{host}: switchover_reverse.method is auto, reverse_api or configure (got %s); switchover_reverse.arm is before_fence or '
+           'in_window (got %s); switchover_cutover is armed or fast (got %s); switchover_verify is none, count or checksum (got %s); '
+           'switchover_verify_when is before_switch or after_switch (got %s).')
 CHECK = 'Check the unit against its DTS task: '
 MISMATCH = CHECK + 'The unit does not match DTS task {job} (region {region}): '
 TRAFFIC = {'method': 'tasks', 'hosts': 'localhost', 'stop_tasks': '{dir}/stop.yml', 'start_tasks': '{dir}/start.yml'}
@@ -231,6 +234,29 @@ ROLE_CASES = [
     ('role: configure without passwords', {'switchover_reverse': {'method': 'configure'}},
      '{host}: the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=configure), and '
      "DTS does not return the databases' passwords: set switchover_reverse.source_password and switchover_reverse.destination_password."),
+    ('role: unknown reverse method', {'switchover_reverse': {'method': 'twoway'}}, CHOICES % ('twoway', 'before_fence', 'armed', 'none', 'before_switch')),
+    ('role: unknown arming', {'switchover_reverse': {'arm': 'later'}}, CHOICES % ('auto', 'later', 'armed', 'none', 'before_switch')),
+    ('role: unknown cut-over', {'switchover_cutover': 'now'},
+     'Validation of arguments failed: value of switchover_cutover must be one of: armed, fast, got: now'),
+    ('role: unknown verification', {'switchover_verify': 'rows'},
+     'Validation of arguments failed: value of switchover_verify must be one of: none, count, checksum, got: rows'),
+    ('role: unknown verification time', {'switchover_verify_when': 'never'},
+     'Validation of arguments failed: value of switchover_verify_when must be one of: before_switch, after_switch, got: never'),
+    ('role: fast cut-over armed in the window', {'switchover_cutover': 'fast', 'switchover_reverse': {'arm': 'in_window'}},
+     '{host}: switchover_cutover=fast starts the applications on the destination before the reverse task runs, so it needs a reverse '
+     'task created and prechecked before the fence (switchover_reverse.arm=before_fence), which only a reverse instance gives '
+     "(CreateReverseDtsJob: MySQL, SQL Server, MongoDB). This unit's reverse task is armed inside the window. Use switchover_cutover=armed."),
+    ('role: reverse_api for PostgreSQL', {'switchover_reverse': {'method': 'reverse_api'},
+                                          'switchover_source': dict(SOURCE, engine='postgresql')},
+     '{host}: switchover_reverse.method=reverse_api, but DTS creates reverse instances (CreateReverseDtsJob) only between two MySQL, two '
+     'SQL Server or two MongoDB databases, and this unit goes from postgresql to mysql. Set switchover_reverse.method to auto or configure '
+     '(with source_password and destination_password).'),
+    ('role: auto picks configure for PostgreSQL, without passwords', {'switchover_reverse': {'method': 'auto'},
+                                                                        'switchover_source': dict(SOURCE, engine='postgresql'),
+                                                                        'switchover_destination': dict(DESTINATION, engine='postgresql')},
+     '{host}: the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=auto, which picks '
+     "configure for postgresql), and DTS does not return the databases' passwords: set switchover_reverse.source_password and "
+     'switchover_reverse.destination_password.'),
     ('role: timeout not a number', {'switchover_undelayed_timeout': 'soon'},
      "Validation of arguments failed: argument 'switchover_undelayed_timeout' is of type str and we were unable to convert to int: "
      '"\'soon\'" cannot be converted to an int'),
