@@ -967,8 +967,9 @@ def _fleet_row(unit):
 
 
 def render_fleet_markdown(fleet):
+    app_window = APP_WINDOW % RUNS.get(fleet['kind'], RUNS['switchover'])['to']
     lines = ['# %s: %s' % (_fleet_title(fleet), _fleet_outcomes(fleet)), '',
-             'Written %s. Windows: the %s, and the %s.' % (iso(fleet['generated']), ROLE_WINDOW, APP_WINDOW % RUNS.get(fleet['kind'], RUNS['switchover'])['to']), '']
+             'Written %s. Windows: the %s, and the %s.' % (iso(fleet['generated']), ROLE_WINDOW, app_window), '']
     rows, links = [], []
     for unit in fleet['units']:
         link = unit['links'].get('markdown') or unit['links'].get('html') or unit['links'].get('json')
