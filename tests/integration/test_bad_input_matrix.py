@@ -251,9 +251,9 @@ ROLE_CASES = [
      '{host}: switchover_reverse.method=reverse_api, but DTS creates reverse instances (CreateReverseDtsJob) only between two MySQL, two '
      'SQL Server or two MongoDB databases, and this unit goes from postgresql to mysql. Set switchover_reverse.method to auto or configure '
      '(with source_password and destination_password).'),
-    ('role: auto picks configure for PostgreSQL, without passwords', {'switchover_reverse': {'method': 'auto'},
-                                                                        'switchover_source': dict(SOURCE, engine='postgresql'),
-                                                                        'switchover_destination': dict(DESTINATION, engine='postgresql')},
+    ('role: auto picks configure for PostgreSQL, without passwords',
+     {'switchover_reverse': {'method': 'auto'}, 'switchover_source': dict(SOURCE, engine='postgresql'),
+      'switchover_destination': dict(DESTINATION, engine='postgresql')},
      '{host}: the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=auto, which picks '
      "configure for postgresql), and DTS does not return the databases' passwords: set switchover_reverse.source_password and "
      'switchover_reverse.destination_password.'),
