@@ -356,7 +356,11 @@ def test_check_mode_changes_nothing_and_prints_the_plan(unit, emulator):
     run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}), check=True)
     assert run.rc == 0, [(r['task'], r['result'].get('msg')) for r in run.failed]
     plan = run.task('Show the plan with live values', 'unit1')['msg']
-    assert any(line.startswith('preflight: task %s Migrating/incremental' % unit['job'].job_id) for line in plan), plan
+    assert any(line.startswith('preflight: unit matches the task') and 'task %s Migrating/incremental' % unit['job'].job_id in line
+               for line in plan), plan
+    # The reverse task is planned before the fence, with the method DTS offers for MariaDB.
+    assert any(line.startswith('arm_reverse: create the reverse instance of %s' % unit['job'].job_id) for line in plan), plan
+    assert [line.split(':')[0] for line in plan].index('arm_reverse') < [line.split(':')[0] for line in plan].index('fence'), plan
     assert any('ACCOUNT LOCK' in line for line in plan), plan
     assert not os.path.exists(str(unit['state_dir']))
     assert emulator.job(unit['job'].job_id).status == 'Migrating'
