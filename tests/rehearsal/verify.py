@@ -148,7 +148,8 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
             problems.append('%d %s, e.g. %s' % (len(keys), what, ', '.join('%s#%d(%s)' % key for key in list(keys)[:LISTED])))
 
     lost = [_key(e) for e in acked if e['side'] == 'source' and periods[id(e)] == 'before' and not destination_rows[_key(e)]]
-    lost += [_key(e) for e in acked if e['side'] == 'source' and not source_rows[_key(e)]]
+    lost += [_key(e) for e in acked if e['side'] == 'source' and periods[id(e)] == 'before' and not source_rows[_key(e)]]
+    lost_after = [_key(e) for e in acked if e['side'] == 'source' and periods[id(e)] != 'before' and not source_rows[_key(e)]]
     lost_back = [_key(e) for e in acked_destination if not source_rows[_key(e)] or not destination_rows[_key(e)]]
     duplicated = sorted(key for rows in (source_rows, destination_rows) for key, count in rows.items() if count > 1)
     stored_after_refusal = [_key(e) for e in by_outcome[REFUSED] + by_outcome[FAILED]
@@ -161,6 +162,7 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
     attempted = set(_key(e) for e in entries)
     phantoms = sorted(key for rows in (source_rows, destination_rows) for key in rows if key not in attempted)
     problem('acknowledged writes on the source missing on the destination (lost)', lost)
+    problem('acknowledged writes on the source after the rollback missing there (lost)', lost_after)
     problem('acknowledged writes on the destination that did not reach the source through the reverse task', lost_back)
     problem('writes stored more than once (duplicated)', duplicated)
     problem('writes reported as refused that were stored anyway', stored_after_refusal)
@@ -231,7 +233,7 @@ def verify(kit, journal_path, state_dir, catch_up=None, timeout=60, playbook_rc=
             'refused': len(by_outcome[REFUSED]),
             'failed_before_commit': len(by_outcome[FAILED]),
             'unknown_outcome': len(by_outcome[UNKNOWN]),
-            'lost': len(lost) + len(lost_back),
+            'lost': len(lost) + len(lost_back) + len(lost_after),
             'duplicated': len(duplicated),
             'reverse_delivered': sum(1 for e in acked_destination if source_rows[_key(e)]),
         },
