@@ -73,3 +73,27 @@ def test_finalize_is_refused_while_a_rollback_is_unfinished(unit, emulator, tmp_
     assert journal(unit, kind='.rollback')['outcome'] == 'completed'
     assert traffic(unit)[-1] == 'start source %s' % unit['app'].database
     _finalize_refused(unit, emulator, reverse_id, 'was rolled back')
+
+
+def test_a_rollback_that_aborts_keeps_the_switchover_and_finalize_may_follow(unit, emulator, tmp_path):
+    assert run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']})).rc == 0
+    reverse_id = journal(unit)['data']['reverse_job_id']
+    # A failure before the rollback's point of no return, after its fence.
+    failing = tmp_path / 'fail.yml'
+    failing.write_text('- name: Fail before the catch-up\n  ansible.builtin.fail:\n    msg: injected by the test\n')
+    broken = dict(unit['vars'], switchover_hooks={'before_rollback_catch_up': str(failing)})
+    run = run_playbook('dtsops.switchover.rollback', inventory({'unit1': broken}))
+    assert run.rc != 0, run
+    assert 'aborted before its point of no return' in run.task('Fail with the reason')['msg'], run
+    record = journal(unit, kind='.rollback')
+    assert record['outcome'] == 'aborted'
+    assert record['data']['abort_done'] == ['destination fence lifted', 'traffic back on the destination']
+    # The summary says what is true: the fence was lifted (not "may still be fenced").
+    line = run.task('Summarise the run')['msg']
+    assert line.startswith('unit1: rollback aborted; fence lifted; '), line
+    assert traffic(unit)[-1] == 'start destination %s' % unit['destination_app'].database
+    assert emulator.job(reverse_id).status.lower() == 'synchronizing'
+    # The switchover stands: finalize may run.
+    final = run_playbook('dtsops.switchover.finalize', inventory({'unit1': unit['vars']}))
+    assert final.rc == 0, final
+    assert emulator.job(reverse_id).released and emulator.job(unit['job'].job_id).released
