@@ -33,6 +33,9 @@ HOOK_FILES = {'before': os.path.join(HERE, 'hooks', 'before.yml'), 'after': os.p
 # records run_full_migration, reopen_source and release_forward as skipped.
 PHASES = ('preflight', 'wait_undelayed', 'arm_reverse', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward',
           'start_reverse', 'switch_traffic')
+# The phases of the rollback of a rehearsal unit (rollback.yml).
+ROLLBACK_PHASES = ('rollback_preflight', 'rollback_stop_traffic', 'rollback_fence', 'rollback_verify_sessions', 'rollback_catch_up',
+                   'rollback_pause_reverse', 'rollback_reopen_source', 'rollback_switch_traffic')
 PROBE_TIMEOUT = 5
 
 
@@ -220,8 +223,8 @@ class FaultRehearsal(object):
             variables['switchover_%s' % side] = dict(self.kit.admin[side], connect_timeout=self.connect_timeout)
         return variables
 
-    def run(self, points=None, extra_vars=None, timeout=600):
-        """Run the switchover playbook. ``points``: {hook point: handler(control)}, hook points as
+    def run(self, points=None, extra_vars=None, timeout=600, playbook='switchover'):
+        """Run the switchover playbook (or ``playbook``: rollback). ``points``: {hook point: handler(control)}, hook points as
         ``before_<phase>`` / ``after_<phase>``; the run waits at each until its handler returns
         (and goes on unless the handler killed it)."""
         points = dict(points or {})
@@ -241,7 +244,7 @@ class FaultRehearsal(object):
         passed, killed_at = [], None
         with open(log_path, 'w') as log:
             # Its own process group: kill -9 of the group is what a dead controller looks like.
-            process = subprocess.Popen(self.rehearsal.playbook_command() + ['-e', '@' + vars_path], cwd=state_dir, env=environment,
+            process = subprocess.Popen(self.rehearsal.playbook_command(playbook) + ['-e', '@' + vars_path], cwd=state_dir, env=environment,
                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             deadline = time.monotonic() + timeout
             try:
@@ -305,18 +308,19 @@ class FaultRehearsal(object):
         elif mode == 'crash':
             server._launch()  # pylint: disable=protected-access
 
-    def restart_failed_task(self, timeout=60):
-        """Start the forward task again when it failed, as an operator would (StartDtsJob goes on
-        from the checkpoint): the emulator fails a task at once when a server goes away, where DTS
-        retries the connection. Returns whether it had failed."""
-        job = self.emulator.job(self.job_id)
+    def restart_failed_task(self, timeout=60, job_id=None):
+        """Start the forward task (or ``job_id``: the reverse task) again when it failed, as an
+        operator would (StartDtsJob goes on from the checkpoint): the emulator fails a task at once
+        when a server goes away, where DTS retries the connection. Returns whether it had failed."""
+        job_id = job_id or self.job_id
+        job = self.emulator.job(job_id)
         if job.stage != 'failed':
             return False
         self.emulator.model.start(job)
         deadline = time.monotonic() + timeout
-        while not self.emulator.replication_status(self.job_id)['capturing']:
+        while not self.emulator.replication_status(job_id)['capturing']:
             if time.monotonic() > deadline:
-                raise FaultTestError('the forward task did not start again: %s' % self.emulator.job(self.job_id).error_message)
+                raise FaultTestError('the task %s did not start again: %s' % (job_id, self.emulator.job(job_id).error_message))
             time.sleep(0.05)
         return True
 
@@ -339,25 +343,31 @@ class FaultRehearsal(object):
         rehearsal.job = emulator.job(rehearsal.job.job_id)
         return emulator
 
-    def set_apply_latency(self, seconds):
-        """Changes now take ``seconds`` to reach the destination (the forward task's replicator)."""
-        replicator = getattr(self.emulator.job(self.job_id).delay_source, 'replicator', None)
+    def set_apply_latency(self, seconds, job_id=None):
+        """Changes now take ``seconds`` to reach the other side (the replicator of the forward task,
+        or of ``job_id``: the reverse task during a rollback)."""
+        replicator = getattr(self.emulator.job(job_id or self.job_id).delay_source, 'replicator', None)
         if replicator is None:
-            raise FaultTestError('the forward task of %s does not replicate right now' % self.engine)
+            raise FaultTestError('the task %s of %s does not replicate right now' % (job_id or self.job_id, self.engine))
         replicator.apply_latency = float(seconds)
+
+    def reverse_job_id(self):
+        """The reverse task the switchover armed (from its journal)."""
+        return ((self.journal() or {}).get('data') or {}).get('reverse_job_id')
 
     # -- what is left ------------------------------------------------------------------------
 
-    def journal(self):
-        path = os.path.join(self.rehearsal.path('switchover'), 'shop.json')
+    def journal(self, kind=''):
+        """The unit's switchover journal, or with ``kind`` '.rollback' its rollback journal."""
+        path = os.path.join(self.rehearsal.path('switchover'), 'shop%s.json' % kind)
         try:
             with open(path) as stream:
                 return json.load(stream)
         except OSError:
             return None
 
-    def outcome(self):
-        journal = self.journal()
+    def outcome(self, kind=''):
+        journal = self.journal(kind)
         return journal.get('outcome') if journal else None
 
     def archive_journal(self, name):
@@ -384,10 +394,11 @@ class FaultRehearsal(object):
         """{side: {setting: value}}: what a fence changes, read from each server."""
         return {side: _SETTINGS[self.engine](self.kit.admin[side], self.kit.app_user) for side in ('source', 'destination')}
 
-    def fences_left(self, completed):
+    def fences_left(self, completed, kept='source'):
         """Fence settings that differ from before the switchover, as sentences. A completed
         switchover keeps the application account fenced on the old source (by design: stray
-        writes are refused there); anything else is a fence left behind."""
+        writes are refused there), a completed rollback on the destination it left (``kept``);
+        anything else is a fence left behind."""
         now = self.fence_settings()
         left = []
         for side in ('source', 'destination'):
@@ -395,11 +406,11 @@ class FaultRehearsal(object):
                 after = now[side].get(name)
                 if after == before:
                     continue
-                if completed and side == 'source' and name == 'app_account':
+                if completed and side == kept and name == 'app_account':
                     continue
                 left.append('%s %s: %r (before: %r)' % (side, name, after, before))
-        if completed and now['source']['app_account'] == self.baseline['source']['app_account']:
-            left.append('the application account is not fenced on the old source after a completed switchover')
+        if completed and now[kept]['app_account'] == self.baseline[kept]['app_account']:
+            left.append('the application account is not fenced on the %s after a completed run' % kept)
         return left
 
     def writes(self, timeout=60):

@@ -7,6 +7,7 @@ import pytest
 
 from faults import scenarios
 from faults.conftest import FULL
+from faults.driver import ROLLBACK_PHASES
 
 ENGINES = ('mysql', 'postgresql', 'redis')
 # How a server goes down per engine: MariaDB and PostgreSQL crash and recover from their logs; the
@@ -136,3 +137,74 @@ def test_write_budget_exceeded(engine, pool, table):
     pool.give_back(engine, 'budget', reusable=outcome.outcome == 'aborted' and not outcome.fences_left)
     assert_clean_abort(rehearsal, outcome)
     assert outcome.window is not None, outcome
+
+
+# -- the rollback ------------------------------------------------------------------------------
+
+def assert_rolled_back(rehearsal, outcome):
+    assert outcome.final.rc == 0 and outcome.outcome == 'completed', '%r\n%s' % (outcome, outcome.final.output[-5000:])
+    assert outcome.fences_left == [], outcome
+    assert outcome.lost == 0 and outcome.duplicated == 0, outcome
+    # Nothing reached the abandoned destination after the rollback, and the verifier saw the way back.
+    assert outcome.verified['rolled_back'] and outcome.verified['problems'] == [], outcome.verified['problems']
+    assert outcome.target == 'source', outcome
+    # The rollback creates no task: the switchover's reverse task, paused.
+    reverse = rehearsal.reverse_tasks()
+    assert outcome.reverse_tasks == 0 and len(reverse) == 1 and not reverse[0].released, outcome
+    assert reverse[0].status == 'Suspending', reverse[0].status
+
+
+@pytest.mark.parametrize('engine', [pytest.param(engine, marks=full_only(engine != 'mysql')) for engine in ENGINES])
+def test_rollback_controller_killed(engine, fresh, table):
+    """After a completed switchover, kill -9 of the rollback's controller at its phase boundaries and in
+    the middle of its waits, running rollback.yml again after each kill: the rollback completes and
+    every acknowledged write is where it belongs, exactly once."""
+    points = scenarios.every_kill_point(ROLLBACK_PHASES) if FULL else list(scenarios.SOME_ROLLBACK_KILL_POINTS)
+    rehearsal = fresh(engine)
+    outcome = scenarios.rollback_kills(rehearsal, points, 'rollback: controller killed at %d points%s' % (len(points), ' (all)' if FULL else ''))
+    table.append(outcome)
+    assert outcome.runs == len(points) + 1
+    assert_rolled_back(rehearsal, outcome)
+
+
+def assert_clean_rollback_abort(rehearsal, outcome):
+    """An aborted rollback leaves the switchover as it was: the applications on the destination, its
+    fence lifted, the reverse task running."""
+    assert outcome.outcome == 'aborted', '%r\n%s' % (outcome, outcome.final.output[-6000:])
+    assert outcome.fences_left == [], outcome
+    assert outcome.lost == 0 and outcome.duplicated == 0, outcome
+    assert outcome.target == 'destination', outcome
+    reverse = rehearsal.reverse_tasks()
+    assert len(reverse) == 1 and not reverse[0].released and reverse[0].status.lower() == 'synchronizing', reverse
+
+
+@pytest.mark.parametrize('engine', [pytest.param(engine, marks=full_only()) for engine in ENGINES])
+def test_rollback_dts_faults_at_every_call(engine, fresh, table):
+    """Every DTS call of the rollback meets a fault first: it completes, with no new task."""
+    rehearsal = fresh(engine)
+    outcome = scenarios.rollback_dts_misbehaves(rehearsal)
+    table.append(outcome)
+    assert_rolled_back(rehearsal, outcome)
+    assert {'throttle', 'server_error'} <= set(outcome.faults_seen), outcome.faults_seen
+
+
+@pytest.mark.parametrize('engine', [pytest.param(engine, marks=full_only()) for engine in ENGINES])
+def test_rollback_write_budget_exceeded(engine, fresh, table):
+    """The rollback's catch-up outlasts its budget: it aborts, the destination keeps the workload."""
+    rehearsal = fresh(engine)
+    outcome = scenarios.rollback_budget_exceeded(rehearsal)
+    table.append(outcome)
+    assert_clean_rollback_abort(rehearsal, outcome)
+    assert outcome.window is not None, outcome
+
+
+@pytest.mark.parametrize('engine, side, when', [
+    pytest.param(engine, side, when, marks=full_only(), id='%s-%s-%s' % (engine, side, when))
+    for engine in ENGINES for side in SIDES for when in ('fence', 'catch_up')])
+def test_rollback_server_down(engine, side, when, fresh, table):
+    """A server goes down during the rollback's fence or catch-up: the rollback aborts, the
+    destination keeps the workload with its fence lifted, and no acknowledged write is lost."""
+    rehearsal = fresh(engine)
+    outcome = scenarios.rollback_server_down(rehearsal, side, when, mode=DOWN_MODE[engine])
+    table.append(outcome)
+    assert_clean_rollback_abort(rehearsal, outcome)
