@@ -217,7 +217,8 @@ def test_failure_after_the_point_of_no_return_keeps_going_forward(unit, emulator
     unit['vars']['switchover_hooks'] = {'after_switch_traffic': str(hook)}
     run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
     assert run.rc != 0
-    assert 'after the point of no return' in run.stdout
+    assert 'unit1 failed after the point of no return (applications may already write to the destination)' in run.stdout, run
+    assert 'Nothing was rolled back' in run.stdout, run
     assert journal(unit)['outcome'] == 'running'
     assert not can_write(unit['app'])
 
@@ -238,7 +239,7 @@ def test_a_run_whose_disk_was_lost_resumes_from_the_journal_in_the_database(unit
     store = dict(mariadb.params, login_db=None, object='%s.switchover_journal' % TOKEN_DB, create=True)
     unit['vars'].update(switchover_journal_store=store, switchover_hooks={'after_switch_traffic': str(hook)})
     run = run_playbook('dtsops.switchover.switchover', inventory({'unit1': unit['vars']}))
-    assert run.rc != 0 and 'after the point of no return' in run.stdout, run
+    assert run.rc != 0 and 'failed after the point of no return' in run.stdout and 'Nothing was rolled back' in run.stdout, run
     run_id = journal(unit)['run_id']
     shutil.rmtree(str(unit['state_dir']))
 
