@@ -67,12 +67,15 @@ def _key(entry):
 
 def application_gap(acked):
     """(last acknowledged write on the source before the first on the destination, that first one): the
-    write gap the application saw, or (None, None) when it never wrote on the destination."""
-    firsts = [entry['t'] for entry in acked if entry['side'] == 'destination']
+    write gap the application saw, or (None, None) when it never wrote on the destination. The stray
+    writer is left out: it is not stopped with the applications, and writes on the source until the
+    fence lands, after the window has opened."""
+    mine = [entry for entry in acked if entry['writer'] in CONTROLLED]
+    firsts = [entry['t'] for entry in mine if entry['side'] == 'destination']
     if not firsts:
         return None, None
     first = min(firsts)
-    before = [entry['t'] for entry in acked if entry['side'] == 'source' and entry['t'] <= first]
+    before = [entry['t'] for entry in mine if entry['side'] == 'source' and entry['t'] <= first]
     return (max(before) if before else None), first
 
 
