@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 
-from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import EngineError
+from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import EngineError, NotSupported
 
 METHODS = ('checksum', 'count')
 NO_KEY_ACTIONS = ('count', 'skip', 'fail')
@@ -169,6 +169,11 @@ class ObjectResult(object):
         }
 
 
+def not_implemented(side, method):
+    """What a table engine's file left out: an error the module reports, not a traceback."""
+    return NotSupported('db_compare on %s has no %s' % (getattr(side.engine, 'name', 'this engine'), method))
+
+
 class Side(object):
     """What one server answers about one table (a table engine's file implements it).
 
@@ -180,26 +185,26 @@ class Side(object):
 
     def describe(self, name):
         """{'name', 'columns': [...], 'key': [...] (empty: no primary key)} or None when missing."""
-        raise NotImplementedError
+        raise not_implemented(self, 'describe')
 
     def expand(self, pattern):
         """The table names a pattern such as ``db.*`` stands for."""
-        raise NotImplementedError
+        raise not_implemented(self, 'expand')
 
     def count(self, table):
-        raise NotImplementedError
+        raise not_implemented(self, 'count')
 
     def boundary(self, table, lower, upper, offset):
         """The key ``offset`` rows after ``lower`` (within ``upper``), or None past the end."""
-        raise NotImplementedError
+        raise not_implemented(self, 'boundary')
 
     def chunk(self, table, lower, upper):
         """(rows, digest) of the key range (lower, upper], hashed by the server."""
-        raise NotImplementedError
+        raise not_implemented(self, 'chunk')
 
     def row_digests(self, table, lower, upper):
         """{key tuple: row digest} of the key range, hashed by the server."""
-        raise NotImplementedError
+        raise not_implemented(self, 'row_digests')
 
 
 class SqlSide(Side):
@@ -218,7 +223,7 @@ class SqlSide(Side):
 
     def quote_name(self, name):
         """The identifier quoted as the server wants it."""
-        raise NotImplementedError
+        raise not_implemented(self, 'quote_name')
 
     def quote(self, name):
         # The drivers with %s placeholders format the statement with %: a % in a name is doubled.
@@ -240,7 +245,7 @@ class SqlSide(Side):
             raise EngineError(self.engine.scrub('%s failed on %s: %s' % (shown, self.engine.address, ' '.join(str(exc).split()))))
 
     def digest_expression(self, table):
-        raise NotImplementedError
+        raise not_implemented(self, 'digest_expression')
 
     def row_digest_expression(self, table):
         return self.digest_expression(table)
