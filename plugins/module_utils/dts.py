@@ -848,6 +848,13 @@ def job_state(job):
     return 'not_started'
 
 
+def looks_released(job):
+    """Whether a task read after its release (DeleteDtsJob) is gone. DTS may go on describing a
+    released task as Finished for a while (the Terraform provider treats Finished as deleted;
+    reference dts-reverse-flow.md), so a finished task counts as released too."""
+    return job_state(job) in ('absent', 'stopped')
+
+
 def transition(client, job, action, deadline=None, attempts=3, **params):
     """Call ``action`` (SuspendDtsJob, StartDtsJob, StopDtsJob, DeleteDtsJob, StartReverseWriter)
     on ``job``, with ``params`` besides its ID.

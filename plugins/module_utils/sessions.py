@@ -2,7 +2,8 @@
 # Copyright: dtsops.switchover contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Quiescing a database: list its sessions, classify them, end the sessions of named accounts,
-and tell when no session that matters is left (one probe of a waiting.Waiter)."""
+and tell when no session that matters is left (one probe of a waiting.Waiter); and the logic of
+db_sessions_quiesced (:func:`sessions_quiesced`, also run in-process by the window action)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base imp
     WRITING,
     classify_sessions,
 )
-from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import Observation
+from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import Observation, WaitTimeout, Waiter
 
 CLASSES = (OWN, EXCLUDED, WRITING, ACTIVE, IDLE)
 # wait_for -> the session classes that keep the database from being quiet.
@@ -182,3 +183,79 @@ class Quiesce(object):
 
 def _seconds(value):
     return ('%.3f' % value).rstrip('0').rstrip('.')
+
+
+# -- the db_sessions_quiesced module --------------------------------------------------------------
+
+# The options of db_sessions_quiesced besides the connection options (module_base.db_spec adds those).
+SESSIONS_QUIESCED_SPEC = dict(
+    wait_for=dict(type='str', default='writes', choices=['writes', 'sessions']),
+    exclude_users=dict(type='list', elements='str', default=[]),
+    exclude_clients=dict(type='list', elements='str', default=[]),
+    kill=dict(type='bool', default=False),
+    accounts=dict(type='list', elements='str', default=[]),
+    timeout=dict(type='float', default=60),
+    poll_interval=dict(type='float', default=1),
+    stable_for=dict(type='float', default=0),
+)
+
+
+def check_quiesce_options(module):
+    """timeout and poll_interval are checked by the module base; the rest here."""
+    params = module.params
+    if params['stable_for'] < 0:
+        module.fail_json(msg='stable_for must be 0 or more seconds, got %g.' % params['stable_for'])
+    if params['kill'] and not params['accounts']:
+        module.fail_json(msg='kill=true needs accounts: the application accounts whose sessions may be ended.')
+    if params['accounts'] and not params['kill']:
+        module.fail_json(msg='accounts only says whose sessions kill=true ends; set kill=true or leave accounts out.')
+    excluded = set(params['exclude_users'])
+    clash = [a for a in params['accounts'] if a in excluded or account_user(a) in excluded]
+    if clash:
+        module.fail_json(msg='accounts %s are also in exclude_users: excluded sessions are never ended. '
+                             'Remove them from one of the two lists.' % ', '.join(clash))
+
+
+def sessions_quiesced(module):
+    """db_sessions_quiesced: wait until no session that matters is left. Returns the result."""
+    check_quiesce_options(module)
+    params = module.params
+
+    engine = module.connect_engine()
+    try:
+        quiesce = Quiesce(engine, wait_for=params['wait_for'], exclude_users=params['exclude_users'],
+                          exclude_clients=params['exclude_clients'], end_accounts=params['accounts'] if params['kill'] else ())
+        server = {}
+
+        def result(outcome=None):
+            return dict(
+                changed=bool(quiesce.ended),
+                quiet=not quiesce.blocking(),
+                sessions=quiesce.sessions(),
+                counts=quiesce.counts(),
+                ended_sessions=quiesce.ended_sessions(),
+                statements=list(engine.statements),
+                server=server,
+                waited=round(outcome.elapsed, 3) if outcome else 0.0,
+                polls=outcome.polls if outcome else 0,
+                samples=outcome.samples if outcome else [],
+            )
+
+        try:
+            server = engine.server_info()
+            if module.check_mode:
+                waiter = Waiter(0, poll_interval=params['poll_interval'])
+            else:
+                # A quiesce is watched closely: no backoff, so a writer that stops is seen within one interval.
+                waiter = Waiter(params['timeout'], poll_interval=params['poll_interval'], stable_for=params['stable_for'],
+                                max_interval=params['poll_interval'])
+            outcome = waiter.wait(quiesce.probe)
+        except WaitTimeout as exc:
+            if not module.check_mode:
+                module.fail_json(msg=quiesce.timeout_message(params['timeout']), **result(exc.result))
+            outcome = exc.result
+        except Exception as exc:
+            module.fail_from(exc, engine=engine, doing=quiesce.doing, **result())
+        return result(outcome)
+    finally:
+        engine.close()

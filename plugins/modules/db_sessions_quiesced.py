@@ -202,84 +202,12 @@ server:
   sample: {engine: mysql, flavour: mariadb, version: 10.11.6}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dtsops.switchover.plugins.module_utils.db import connect_engine, db_argument_spec, fail_engine
-from ansible_collections.dtsops.switchover.plugins.module_utils.sessions import Quiesce, account_user
-from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import WaitTimeout, Waiter
-
-
-def check_options(module):
-    params = module.params
-    for name in ('timeout', 'poll_interval', 'stable_for'):
-        if params[name] < 0 or (name == 'poll_interval' and params[name] == 0):
-            module.fail_json(msg='%s must be %s seconds, got %s.' % (name, 'more than 0' if name == 'poll_interval' else '0 or more', params[name]))
-    if params['kill'] and not params['accounts']:
-        module.fail_json(msg='kill=true needs accounts: the application accounts whose sessions may be ended.')
-    if params['accounts'] and not params['kill']:
-        module.fail_json(msg='accounts only says whose sessions kill=true ends; set kill=true or leave accounts out.')
-    excluded = set(params['exclude_users'])
-    clash = [a for a in params['accounts'] if a in excluded or account_user(a) in excluded]
-    if clash:
-        module.fail_json(msg='accounts %s are also in exclude_users: excluded sessions are never ended. '
-                             'Remove them from one of the two lists.' % ', '.join(clash))
+from ansible_collections.dtsops.switchover.plugins.module_utils.module_base import DbModule
+from ansible_collections.dtsops.switchover.plugins.module_utils.sessions import SESSIONS_QUIESCED_SPEC, sessions_quiesced
 
 
 def main():
-    argument_spec = db_argument_spec()
-    argument_spec.update(
-        wait_for=dict(type='str', default='writes', choices=['writes', 'sessions']),
-        exclude_users=dict(type='list', elements='str', default=[]),
-        exclude_clients=dict(type='list', elements='str', default=[]),
-        kill=dict(type='bool', default=False),
-        accounts=dict(type='list', elements='str', default=[]),
-        timeout=dict(type='float', default=60),
-        poll_interval=dict(type='float', default=1),
-        stable_for=dict(type='float', default=0),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    check_options(module)
-    params = module.params
-
-    engine = connect_engine(module)
-    try:
-        quiesce = Quiesce(engine, wait_for=params['wait_for'], exclude_users=params['exclude_users'],
-                          exclude_clients=params['exclude_clients'], end_accounts=params['accounts'] if params['kill'] else ())
-        server = {}
-
-        def result(outcome=None):
-            values = dict(
-                changed=bool(quiesce.ended),
-                quiet=not quiesce.blocking(),
-                sessions=quiesce.sessions(),
-                counts=quiesce.counts(),
-                ended_sessions=quiesce.ended_sessions(),
-                statements=list(engine.statements),
-                server=server,
-                waited=round(outcome.elapsed, 3) if outcome else 0.0,
-                polls=outcome.polls if outcome else 0,
-                samples=outcome.samples if outcome else [],
-            )
-            return values
-
-        try:
-            server = engine.server_info()
-            if module.check_mode:
-                waiter = Waiter(0, poll_interval=params['poll_interval'])
-            else:
-                # A quiesce is watched closely: no backoff, so a writer that stops is seen within one interval.
-                waiter = Waiter(params['timeout'], poll_interval=params['poll_interval'], stable_for=params['stable_for'],
-                                max_interval=params['poll_interval'])
-            outcome = waiter.wait(quiesce.probe)
-        except WaitTimeout as exc:
-            if not module.check_mode:
-                module.fail_json(msg=quiesce.timeout_message(params['timeout']), **result(exc.result))
-            outcome = exc.result
-        except Exception as exc:
-            fail_engine(module, exc, quiesce.doing, engine, **result())
-        module.exit_json(**result(outcome))
-    finally:
-        engine.close()
+    DbModule(argument_spec=SESSIONS_QUIESCED_SPEC).run(sessions_quiesced)
 
 
 if __name__ == '__main__':

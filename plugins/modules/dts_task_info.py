@@ -155,42 +155,12 @@ api_calls:
   sample: [DescribeDtsJobs]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dtsops.switchover.plugins.module_utils.dts import (
-    DtsError,
-    dts_argument_spec,
-    dts_client,
-    fail_dts,
-)
+from ansible_collections.dtsops.switchover.plugins.module_utils.module_base import DtsModule
+from ansible_collections.dtsops.switchover.plugins.module_utils.task_state import TASK_INFO_RULES, TASK_INFO_SPEC, task_info
 
 
 def main():
-    argument_spec = dts_argument_spec()
-    argument_spec.update(
-        job_id=dict(type='str'),
-        name=dict(type='str'),
-        status=dict(type='str'),
-        job_type=dict(type='str', choices=['MIGRATION', 'SYNC', 'SUBSCRIBE']),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-        mutually_exclusive=[('job_id', 'name'), ('job_id', 'status'), ('job_id', 'job_type')],
-    )
-    params = module.params
-    client = dts_client(module)
-    try:
-        if params['job_id'] is not None:
-            if not params['job_id'].strip():
-                module.fail_json(msg='job_id must not be empty.')
-            job = client.find_job(params['job_id'].strip())
-            jobs = [job] if job is not None else []
-        else:
-            jobs = client.list_jobs(job_type=params['job_type'] or 'MIGRATION', name=params['name'], status=params['status'])
-    except DtsError as exc:
-        fail_dts(module, client, exc, jobs=[])
-    module.exit_json(changed=False, jobs=[job.as_dict() for job in jobs], api_calls=client.api_calls)
+    DtsModule(argument_spec=TASK_INFO_SPEC, **TASK_INFO_RULES).run(task_info)
 
 
 if __name__ == '__main__':

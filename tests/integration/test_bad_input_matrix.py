@@ -117,8 +117,8 @@ MODULE_CASES = [
      'accounts only says whose sessions kill=true ends; set kill=true or leave accounts out.'),
     ('db_sessions_quiesced: account also excluded', 'db_sessions_quiesced', {'kill': True, 'accounts': ['shop_app'], 'exclude_users': ['shop_app']},
      'accounts shop_app are also in exclude_users: excluded sessions are never ended. Remove them from one of the two lists.'),
-    ('db_sessions_quiesced: timeout < 0', 'db_sessions_quiesced', {'timeout': -1}, 'timeout must be 0 or more seconds, got -1.0.'),
-    ('db_sessions_quiesced: poll_interval 0', 'db_sessions_quiesced', {'poll_interval': 0}, 'poll_interval must be more than 0 seconds, got 0.0.'),
+    ('db_sessions_quiesced: timeout < 0', 'db_sessions_quiesced', {'timeout': -1}, 'timeout must be 0 or more seconds, got -1.'),
+    ('db_sessions_quiesced: poll_interval 0', 'db_sessions_quiesced', {'poll_interval': 0}, 'poll_interval must be more than 0 seconds, got 0.'),
     ('db_sessions_quiesced: wait_for', 'db_sessions_quiesced', {'wait_for': 'silence'}, 'value of wait_for must be one of: writes, sessions, got: silence'),
     # -- db_write_lock ---------------------------------------------------------------------------
     ('db_write_lock: no scope', 'db_write_lock', {}, 'scope is required with state=locked: instance or accounts.'),
@@ -147,8 +147,8 @@ MODULE_CASES = [
     ('db_caught_up: no token_object', 'db_caught_up', {}, 'missing required arguments: token_object'),
     ('db_caught_up: empty token_object', 'db_caught_up', {'token_object': ' '}, 'token_object must not be empty.'),
     ('db_caught_up: empty token', 'db_caught_up', {'token_object': 'shop.t', 'token': ' '}, 'token must not be empty.'),
-    ('db_caught_up: timeout < 0', 'db_caught_up', {'token_object': 'shop.t', 'timeout': -1}, 'timeout must be 0 or more seconds, got -1.0.'),
-    ('db_caught_up: poll_interval 0', 'db_caught_up', {'token_object': 'shop.t', 'poll_interval': 0}, 'poll_interval must be more than 0 seconds, got 0.0.'),
+    ('db_caught_up: timeout < 0', 'db_caught_up', {'token_object': 'shop.t', 'timeout': -1}, 'timeout must be 0 or more seconds, got -1.'),
+    ('db_caught_up: poll_interval 0', 'db_caught_up', {'token_object': 'shop.t', 'poll_interval': 0}, 'poll_interval must be more than 0 seconds, got 0.'),
     ('db_caught_up: no destination', 'db_caught_up', {'token_object': 'shop.t', 'destination': None}, 'missing required arguments: destination'),
     ('db_caught_up: missing token table', 'db_caught_up', {'token_object': 'shop.nosuchtable'},
      'Error while checking the token object shop.nosuchtable on the mysql server at 127.0.0.1:{port}: token table shop.nosuchtable does not '

@@ -39,8 +39,8 @@ def replicate_after(source, reads, name=TABLE, to_name=None):
 
 
 @pytest.mark.parametrize('extra, message', [
-    (dict(poll_interval=0), 'poll_interval must be more than 0 seconds, got 0.0.'),
-    (dict(timeout=-1), 'timeout must be 0 or more seconds, got -1.0.'),
+    (dict(poll_interval=0), 'poll_interval must be more than 0 seconds, got 0.'),
+    (dict(timeout=-1), 'timeout must be 0 or more seconds, got -1.'),
     (dict(token_object=' '), 'token_object must not be empty.'),
     (dict(token=''), 'token must not be empty.'),
     (dict(destination={'login_port': 3307}), 'missing required arguments: engine found in destination'),

@@ -41,9 +41,9 @@ def stop_writing_after(listings):
     (dict(kill=True), 'kill=true needs accounts'),
     (dict(accounts=['shop_app']), 'set kill=true or leave accounts out'),
     (dict(kill=True, accounts=['dts@%'], exclude_users=['dts']), 'accounts dts@% are also in exclude_users'),
-    (dict(poll_interval=0), 'poll_interval must be more than 0 seconds, got 0.0'),
-    (dict(timeout=-1), 'timeout must be 0 or more seconds, got -1.0'),
-    (dict(stable_for=-2), 'stable_for must be 0 or more seconds, got -2.0'),
+    (dict(poll_interval=0), 'poll_interval must be more than 0 seconds, got 0'),
+    (dict(timeout=-1), 'timeout must be 0 or more seconds, got -1'),
+    (dict(stable_for=-2), 'stable_for must be 0 or more seconds, got -2'),
     (dict(wait_for='nothing'), 'value of wait_for must be one of: writes, sessions, got: nothing'),
     (dict(engine='db2'), 'value of engine must be one of: mongodb, mysql, oracle, postgresql, redis, sqlserver, got: db2'),
 ])

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.dts import DtsClient, DtsError, Job, resolve_settings
+from ansible_collections.dtsops.switchover.plugins.module_utils import reverse_task
 from ansible_collections.dtsops.switchover.plugins.modules import dts_reverse_task
 
 OPTIONS = {'access_key_id': 'LTAI5tExampleKeyId0001', 'access_key_secret': 'secret', 'region': 'cn-hangzhou',
@@ -62,7 +63,7 @@ def client():
 
 
 def test_configure_request_swaps_the_endpoints_for_incremental_only():
-    task = dts_reverse_task.ReverseTask(Module(checkpoint=1700000000), client())
+    task = reverse_task.ReverseTask(Module(checkpoint=1700000000), client())
     params = task.configure_params(FORWARD, 'dtsinst1')
     assert params == {
         'DtsInstanceId': 'dtsinst1', 'DtsJobName': 'orders_reverse', 'JobType': 'MIGRATION', 'StructureInitialization': False,
@@ -83,7 +84,7 @@ def test_configure_request_swaps_the_endpoints_for_incremental_only():
 
 
 def test_configure_request_with_other_accounts_objects_and_name():
-    task = dts_reverse_task.ReverseTask(Module(name='rollback', source_user='rb_writer', destination_user='rb_reader',
+    task = reverse_task.ReverseTask(Module(name='rollback', source_user='rb_writer', destination_user='rb_reader',
                                                db_list={'shop': {'name': 'shop', 'all': True}}), client())
     params = task.configure_params(FORWARD, 'dtsinst1')
     assert (params['DtsJobName'], params['SourceEndpointUserName'], params['DestinationEndpointUserName']) == ('rollback', 'rb_reader', 'rb_writer')
@@ -93,7 +94,7 @@ def test_configure_request_with_other_accounts_objects_and_name():
 
 def test_configure_needs_the_objects():
     forward = Job.from_detail(dict(FORWARD.raw, DbObject=''))
-    task = dts_reverse_task.ReverseTask(Module(), client())
+    task = reverse_task.ReverseTask(Module(), client())
     with pytest.raises(DtsError, match='DTS task fwd1 does not report its objects \\(DbObject\\): set db_list.'):
         task.configure_params(forward, 'dtsinst1')
 
@@ -107,18 +108,18 @@ def forward_of(engine, incremental=True):
 
 @pytest.mark.parametrize('engine', ['MySQL', 'mysql', 'MSSQL', 'MongoDB'])
 def test_reverse_instances_serve_mysql_sql_server_and_mongodb(engine):
-    assert dts_reverse_task.reverse_api_unsupported(forward_of(engine)) is None
+    assert reverse_task.reverse_api_unsupported(forward_of(engine)) is None
 
 
 @pytest.mark.parametrize('engine', ['PostgreSQL', 'Redis', 'Oracle', 'PolarDB', 'polardb_pg'])
 def test_other_engines_get_a_configured_task(engine):
-    assert dts_reverse_task.reverse_api_unsupported(forward_of(engine)) == (
+    assert reverse_task.reverse_api_unsupported(forward_of(engine)) == (
         'DTS creates reverse instances (CreateReverseDtsJob) only for MySQL, SQL Server and MongoDB, and task fwd1 migrates %s to %s'
         % (engine, engine))
 
 
 def test_a_task_without_incremental_migration_gets_a_configured_task():
-    assert dts_reverse_task.reverse_api_unsupported(forward_of('MySQL', incremental=False)) == (
+    assert reverse_task.reverse_api_unsupported(forward_of('MySQL', incremental=False)) == (
         'task fwd1 has no incremental migration, and a reverse instance is created only during incremental migration')
 
 
@@ -126,4 +127,4 @@ def test_a_task_without_incremental_migration_gets_a_configured_task():
                                            ('NotStarted', 'not_started'), ('synchronizing', 'running'), ('Finished', 'stopped')])
 def test_a_reverse_instance_that_passed_its_precheck_waits_for_its_writer(status, state):
     job = Job.from_detail({'DtsJobId': 'rev1', 'Status': status, 'DataSynchronizationStatus': {'Status': 'Catched'}})
-    assert dts_reverse_task.reverse_state(job) == state
+    assert reverse_task.reverse_state(job) == state

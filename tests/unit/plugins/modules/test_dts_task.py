@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.dts import Job
+from ansible_collections.dtsops.switchover.plugins.module_utils import task_state
 from ansible_collections.dtsops.switchover.plugins.modules import dts_task
 
 STATUSES = {
@@ -35,7 +36,7 @@ def job(state):
     ('stopped', 'absent', False, 'DeleteDtsJob'),
 ])
 def test_plan(current, target, force, action):
-    assert dts_task.plan(job(current), target, force) == (action, None)
+    assert task_state.plan(job(current), target, force) == (action, None)
 
 
 @pytest.mark.parametrize('current, target, message', [
@@ -51,7 +52,7 @@ def test_plan(current, target, force, action):
     ('failed', 'paused', 'DTS task j1 is MigrationFailed: DTS-070211: Connect Source DB failed: only a running task can be paused.'),
 ])
 def test_refusals(current, target, message):
-    assert dts_task.plan(job(current), target, False) == (None, message)
+    assert task_state.plan(job(current), target, False) == (None, message)
 
 
 @pytest.mark.parametrize('current, target, ready, terminal', [
@@ -63,7 +64,7 @@ def test_refusals(current, target, message):
     ('running', 'stopped', False, None),
 ])
 def test_wait_goal(current, target, ready, terminal):
-    observation = dts_task.goal(target)(job(current))
+    observation = task_state.goal(target)(job(current))
     assert (observation.ready, observation.terminal) == (ready, terminal)
 
 
