@@ -2,7 +2,9 @@
 
 import pytest
 
-from ansible_collections.dtsops.switchover.plugins.module_utils.dts import Job
+from ansible_collections.dtsops.switchover.plugins.module_utils.dts import Job, looks_released
+from ansible_collections.dtsops.switchover.plugins.module_utils.reverse_task import ReverseTask
+from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import WaitResult
 from ansible_collections.dtsops.switchover.plugins.module_utils import task_state
 from ansible_collections.dtsops.switchover.plugins.modules import dts_task
 
@@ -84,3 +86,35 @@ def test_bad_options_fail_before_any_call(run_module, monkeypatch, args, message
     result = run_module(dts_task, args)
     assert result['failed'] is True
     assert result['msg'] == message
+
+
+@pytest.mark.parametrize('current, released', [
+    (None, True),
+    ('stopped', True),
+    ('running', False),
+    ('paused', False),
+    ('failed', False),
+    ('not_started', False),
+])
+def test_a_task_described_as_finished_after_its_release_counts_as_released(current, released):
+    found = job(current) if current else None
+    assert looks_released(found) is released
+    # Both release waits read it the same way: dts_task state=absent and dts_reverse_task's release.
+    assert task_state.goal('absent')(found).ready is released
+
+
+def test_the_reverse_task_release_wait_uses_the_same_helper():
+    seen = []
+
+    class Client(object):
+        last_job = None
+
+        def watch(self, job_id, check, timeout, poll_interval, gone):
+            seen.extend(check(job(state)).ready for state in ('stopped', 'running'))
+            return job('stopped'), WaitResult()
+
+    task = ReverseTask.__new__(ReverseTask)
+    task.client, task.params, task.deadline = Client(), {'poll_interval': 1, 'timeout': 5}, 1e12
+    task.result = {'waited': 0.0, 'polls': 0, 'samples': []}
+    task.wait_for('r1', ('absent',), 'released')
+    assert seen == [True, False]
