@@ -35,6 +35,7 @@ import time
 import uuid
 
 from ansible_collections.dtsops.switchover.plugins.module_utils import db
+from ansible_collections.dtsops.switchover.plugins.module_utils import procedure
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import EngineError, MissingDriver
 
 VERSION = 1
@@ -259,7 +260,8 @@ STORE_SPEC = dict(
 
 ARGUMENT_SPEC = dict(
     path=dict(type='path', required=True),
-    operation=dict(type='str', required=True, choices=['begin', 'read', 'phase', 'data', 'point_of_no_return', 'finish', 'archive']),
+    operation=dict(type='str', required=True,
+                   choices=['begin', 'read', 'phase', 'data', 'plan', 'point_of_no_return', 'finish', 'archive']),
     unit=dict(type='str'),
     phase=dict(type='str'),
     status=dict(type='str', choices=list(PHASE_STATUSES)),
@@ -268,6 +270,10 @@ ARGUMENT_SPEC = dict(
     outcome=dict(type='str', choices=['completed', 'aborted', 'failed']),
     note=dict(type='str', default=''),
     store=dict(type='dict', options=STORE_SPEC),
+    fact=dict(type='str', default='switchover_journal'),
+    journal=dict(type='dict'),
+    procedure=dict(type='str', default='switchover', choices=['switchover', 'rollback', 'finalize']),
+    settings=dict(type='dict', default={}),
 )
 REQUIRED_IF = [
     ('operation', 'begin', ['unit']),
@@ -288,10 +294,13 @@ def run(params, check_mode=False, now=None):
             store.close()
     if store is not None:
         result['statements'] = store.statements
+    # The role keeps no copy of the journal: each call hands it back as a fact.
+    if params.get('fact'):
+        result['ansible_facts'] = {params['fact']: result['journal']}
     return result
 
 
-def _write(path, journal, store):
+def write(path, journal, store=None):
     """The store first: when it fails, neither copy has changed."""
     if store is not None:
         store.save(JournalStore.key(path, journal['unit']), journal)
@@ -303,19 +312,29 @@ def _operate(params, check_mode, now, store):
     operation = params['operation']
     result = dict(changed=False, path=path, loaded_from=None)
 
-    journal = load(path)
-    if journal is not None:
-        result['loaded_from'] = 'file'
+    # In check mode nothing is written: the role hands back the journal its earlier tasks built in
+    # memory, so that later phases plan with what a real run would have recorded.
+    journal = params.get('journal') if check_mode and operation != 'begin' else None
+    if journal:
+        result['loaded_from'] = 'memory'
     else:
-        unit = params.get('unit')
-        if store is not None and unit:
-            journal = store.load(JournalStore.key(path, unit))
-            if journal is not None:
-                result['loaded_from'] = 'store'
+        journal = load(path)
+        if journal is not None:
+            result['loaded_from'] = 'file'
+        else:
+            unit = params.get('unit')
+            if store is not None and unit:
+                journal = store.load(JournalStore.key(path, unit))
+                if journal is not None:
+                    result['loaded_from'] = 'store'
     if operation == 'read':
         result['journal'] = journal or {}
         return result
     if operation == 'begin':
+        problems = procedure.hook_problems(params['settings'].get('hooks') or ())
+        if problems:
+            raise JournalError('%s: %s' % (params['unit'], ' '.join(problems)))
+        result['phases'] = procedure.order(params['procedure'], params['settings'])
         journal, how = begin_run(journal, params['unit'], now)
         result['how'] = how
         # A journal taken from the store is written to the file too, even a finished one.
@@ -330,6 +349,9 @@ def _operate(params, check_mode, now, store):
     elif operation == 'data':
         merge_data(journal, params['data'], now)
         result['changed'] = True
+    elif operation == 'plan':
+        result['segments'], skipped = plan(journal, params['procedure'], params['settings'], now)
+        result['changed'] = bool(skipped)
     elif operation == 'point_of_no_return':
         if not journal.get('point_of_no_return'):
             journal['point_of_no_return'] = now
@@ -349,9 +371,22 @@ def _operate(params, check_mode, now, store):
         return result
 
     if result['changed'] and not check_mode:
-        _write(path, journal, store)
+        write(path, journal, store)
     result['journal'] = journal
     return result
+
+
+def plan(journal, name, settings, now=None):
+    """After the preflight: record the phases that do not apply to this unit as skipped, and return
+    (the segments the role runs for the rest, the names skipped now). ``settings`` holds the order's
+    choices, what decides the skips (procedure.skip_reason) and ``hooks`` (the names set)."""
+    phases = procedure.order(name, settings)
+    skipped = []
+    for phase, reason in procedure.skips(phases, settings).items():
+        if phase not in journal['phases']:
+            set_phase(journal, phase, 'skipped', message=reason, now=now)
+            skipped.append(phase)
+    return procedure.segments(phases[1:], journal, settings.get('hooks') or ()), skipped
 
 
 def _archive(path, journal, store, loaded_from):

@@ -38,6 +38,8 @@ options:
       - V(read) returns the journal (or nothing) and changes nothing.
       - V(phase) records a phase transition (O(phase), O(status), O(result), O(note)).
       - V(data) merges O(data) into the journal's data.
+      - V(plan), after the first phase of a run: records the phases of O(procedure) that do not apply
+        (from O(settings)) as skipped and returns RV(segments), what the role runs for the rest.
       - V(point_of_no_return) records the moment applications may write to the destination
         (only the first call counts).
       - V(finish) records the outcome of the run (O(outcome), O(note)).
@@ -45,7 +47,7 @@ options:
         starts afresh.
     type: str
     required: true
-    choices: [begin, read, phase, data, point_of_no_return, finish, archive]
+    choices: [begin, read, phase, data, plan, point_of_no_return, finish, archive]
   unit:
     description:
       - Name of the migration unit (usually C(inventory_hostname)). Required with O(operation=begin).
@@ -80,6 +82,32 @@ options:
       - A human-readable note kept with the transition or the outcome.
     type: str
     default: ''
+  fact:
+    description:
+      - The fact the journal is returned as (C(ansible_facts.<fact>)), so that a play keeps no copy of
+        it; V('') returns none.
+    type: str
+    default: switchover_journal
+  journal:
+    description:
+      - In check mode, the journal the run's earlier tasks built in memory (nothing is written then);
+        operations other than V(begin) work on it instead of the file. Ignored outside check mode.
+    type: dict
+  procedure:
+    description:
+      - The run the journal records, for O(operation=begin) (which returns RV(phases)) and
+        O(operation=plan). A rollback runs the switchover's phases the other way, named C(rollback_<phase>).
+    type: str
+    choices: [switchover, rollback, finalize]
+    default: switchover
+  settings:
+    description:
+      - What decides the order and the skipped phases, for O(operation=begin) and O(operation=plan):
+        C(reverse_arm), C(cutover), C(verify_when), C(incremental), C(scope), C(verify),
+        C(release_forward), C(revoke_migration_writes), C(migration_account), and C(hooks) (the names of
+        the hooks set, checked at O(operation=begin)).
+    type: dict
+    default: {}
 notes:
   - The journal holds fence records and task ids, never passwords; it is written with mode 0600.
   - With O(store) the journal is stored as JSON text under the key C(<unit>/<file name of path>), for
@@ -155,6 +183,24 @@ how:
   returned: when O(operation=begin)
   type: str
   sample: resumed
+phases:
+  description: The phases of O(procedure), in order (their names in the journal).
+  returned: when O(operation=begin)
+  type: list
+  elements: str
+  sample: [preflight, wait_undelayed, arm_reverse, stop_traffic, fence]
+segments:
+  description:
+    - What remains to run, in order; C(kind) is V(task) (a task file of the role), V(window) (steps the
+      switchover_window action runs back to back) or V(hook) (with C(hook), a user's hook).
+  returned: when O(operation=plan)
+  type: list
+  elements: dict
+  sample: [{kind: task, phases: [stop_traffic]}, {kind: window, phases: [fence, verify_sessions, catch_up]}]
+ansible_facts:
+  description: The journal again, as the fact named by O(fact).
+  returned: when O(fact) is not empty
+  type: dict
 archived_to:
   description: Where the journal was moved, for O(operation=archive).
   returned: when O(operation=archive) moved a journal

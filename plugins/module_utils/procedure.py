@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The switchover, its rollback and its finalize, described once.
+
+Each phase says what it is called, where it runs and what it leaves behind:
+
+- ``task``: an Ansible task file of the role (phases/<name>.yml); it talks to other hosts or waits
+  long (the preflight, the wait for an undelayed task, traffic on the application hosts);
+- ``step``: a step of the write-unavailable window, run in-process by the ``switchover_window``
+  action, back to back with the steps next to it (:func:`segments`).
+
+A rollback is the switchover run the other way: the same phases, with the destination as the side
+that is fenced and the reverse task as the one that is paused, recorded under ``rollback_<name>``
+(:func:`journal_name`). The report, the fault tests and the role all read this module.
+"""
+
+from __future__ import annotations
+
+TASK, STEP = 'task', 'step'
+
+
+class Phase(object):
+    """One phase: ``title`` (for the report; ``{from}``/``{to}`` name the sides), ``kind`` (how the
+    report colours it), ``runs`` (TASK or STEP), ``window`` (whether it runs while writes are fenced),
+    ``records`` (journal data it writes: an abort reads them), ``undo`` (how an abort undoes it)."""
+
+    def __init__(self, name, title, kind, runs, window=False, records=(), undo=''):
+        self.name = name
+        self.title = title
+        self.kind = kind
+        self.runs = runs
+        self.window = window
+        self.records = tuple(records)
+        self.undo = undo
+
+    def titled(self, direction):
+        return self.title.format(**SIDES[direction])
+
+
+SIDES = {
+    'forward': {'from': 'source', 'to': 'destination', 'task': 'forward task', 'other_task': 'reverse task'},
+    'back': {'from': 'destination', 'to': 'source', 'task': 'reverse task', 'other_task': 'forward task'},
+}
+
+PHASES = dict((phase.name, phase) for phase in (
+    Phase('preflight', 'Preflight checks', 'check', TASK),
+    Phase('wait_undelayed', 'Wait until the task is undelayed', 'dts', TASK),
+    Phase('arm_reverse', 'Arm the reverse task', 'dts', TASK, records=('reverse_requested', 'reverse_job_id', 'reverse_method'),
+          undo='release the reverse task'),
+    Phase('stop_traffic', 'Stop application traffic on the {from}', 'traffic', TASK, records=('traffic_stopped',),
+          undo='start traffic on the {from} again'),
+    Phase('fence', 'Fence writes on the {from}', 'database', STEP, window=True, records=('window_start', 'fence'),
+          undo='lift the fence from its record'),
+    Phase('verify_sessions', 'Verify no session writes on the {from}', 'database', STEP, window=True, records=('sessions_ended',)),
+    Phase('catch_up', 'Prove that the {task} caught up', 'database', STEP, window=True, records=('caught_up', 'lag_samples')),
+    Phase('run_full_migration', 'Run the full migration to its end', 'dts', TASK, window=True),
+    Phase('verify_data', 'Verify the data', 'database', TASK, window=True),
+    Phase('pause_forward', 'Pause the {task}', 'dts', STEP, window=True, records=('forward_pause_requested', 'pause_checkpoint'),
+          undo='resume the {task} from its checkpoint, unless the writer of its reverse instance started'),
+    Phase('reopen_source', 'Re-enable writes on the {from} for the reverse task', 'database', STEP, window=True,
+          records=('source_reopened',)),
+    Phase('start_reverse', 'Start the reverse task', 'dts', STEP, window=True,
+          records=('reverse_start_requested', 'forward_resumable'), undo='release the reverse task'),
+    Phase('switch_traffic', 'Start traffic on the {to} (point of no return)', 'traffic', TASK, window=True),
+    Phase('release_forward', 'Release the forward task', 'dts', TASK, records=('forward_released',)),
+    Phase('finalize_release_reverse', 'Release the reverse task', 'dts', TASK),
+    Phase('finalize_release_forward', 'Release the forward task', 'dts', TASK),
+    Phase('finalize_revoke', 'Fence the migration account', 'database', TASK, records=('migration_account_fence',)),
+))
+
+# The phases a rollback runs: the switchover's own, the other way. Its journal names them
+# rollback_<name> (the pause of the reverse task: rollback_pause_reverse).
+ROLLBACK_PHASES = ('preflight', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward', 'reopen_source',
+                   'switch_traffic')
+FINALIZE_PHASES = ('finalize_release_reverse', 'finalize_release_forward', 'finalize_revoke')
+_ROLLBACK_NAMES = {'pause_forward': 'rollback_pause_reverse'}
+
+
+def journal_name(phase, direction='forward'):
+    """The name a phase has in its run's journal (and in hook names)."""
+    if direction == 'back':
+        return _ROLLBACK_NAMES.get(phase, 'rollback_' + phase)
+    return phase
+
+
+def base_name(name):
+    """The phase of a journal name: rollback_fence -> (fence, back)."""
+    for phase, rollback_name in _ROLLBACK_NAMES.items():
+        if name == rollback_name:
+            return phase, 'back'
+    if name.startswith('rollback_') and name[len('rollback_'):] in ROLLBACK_PHASES:
+        return name[len('rollback_'):], 'back'
+    return name, 'forward'
+
+
+def titles():
+    """Journal name -> (title, kind) for every phase of every run (the report's table)."""
+    table = {}
+    for phase in PHASES.values():
+        table[phase.name] = (phase.titled('forward'), phase.kind)
+    for name in ROLLBACK_PHASES:
+        phase = PHASES[name]
+        title = 'Preflight checks of the rollback' if name == 'preflight' else phase.titled('back')
+        table[journal_name(name, 'back')] = (title, phase.kind)
+    return table
+
+
+def switchover_order(reverse_arm='before_fence', cutover='armed', verify_when='before_switch'):
+    """The order of the switchover's phases. The reverse task is armed before the fence (or inside
+    the window, before the pause); a fast cut-over moves the applications right after the proof."""
+    order = ['preflight', 'wait_undelayed']
+    if reverse_arm == 'before_fence':
+        order.append('arm_reverse')
+    order += ['stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'run_full_migration']
+    if verify_when == 'before_switch':
+        order.append('verify_data')
+    if reverse_arm == 'in_window':
+        order.append('arm_reverse')
+    if cutover == 'fast':
+        order += ['switch_traffic', 'pause_forward', 'reopen_source', 'start_reverse']
+    else:
+        order += ['pause_forward', 'reopen_source', 'start_reverse', 'switch_traffic']
+    if verify_when == 'after_switch':
+        order.append('verify_data')
+    order.append('release_forward')
+    return order
+
+
+def order(procedure, settings=None):
+    """The journal names of the phases of ``procedure`` (switchover, rollback, finalize), in order."""
+    settings = settings or {}
+    if procedure == 'rollback':
+        return [journal_name(name, 'back') for name in ROLLBACK_PHASES]
+    if procedure == 'finalize':
+        return list(FINALIZE_PHASES)
+    return switchover_order(settings.get('reverse_arm', 'before_fence'), settings.get('cutover', 'armed'),
+                            settings.get('verify_when', 'before_switch'))
+
+
+def skip_reason(name, settings):
+    """Why phase ``name`` (a journal name) does not apply to this unit, or '' when it does.
+    ``settings``: incremental (found by the preflight), scope, verify, release_forward,
+    revoke_migration_writes, migration_account."""
+    phase, direction = base_name(name)
+    incremental = settings.get('incremental', True) in (True, 'true', 'True', 1)
+    if direction == 'back':
+        return ''
+    if phase == 'wait_undelayed' and not incremental:
+        return 'the task has no incremental migration'
+    if phase == 'catch_up' and not incremental:
+        return 'a finished full migration is its own proof'
+    if phase == 'run_full_migration' and incremental:
+        return 'the task migrates incrementally'
+    if phase == 'pause_forward' and not incremental:
+        return 'a finished task needs no pause'
+    if phase == 'reopen_source' and settings.get('scope') != 'instance':
+        return 'the accounts fence never blocked the migration account; application accounts stay fenced on the source'
+    if phase == 'verify_data' and settings.get('verify', 'none') == 'none':
+        return 'switchover_verify is none'
+    if phase == 'release_forward' and not settings.get('release_forward'):
+        return 'switchover_release_forward is false: finalize.yml releases the task'
+    if phase == 'finalize_revoke' and not (settings.get('revoke_migration_writes', True) and settings.get('migration_account')):
+        return 'no migration account to fence'
+    return ''
+
+
+def skips(phases, settings):
+    """{journal name: reason} of the phases (after the first, the preflight) that do not apply."""
+    found = {}
+    for name in phases[1:]:
+        reason = skip_reason(name, settings)
+        if reason:
+            found[name] = reason
+    return found
+
+
+def done(journal, name):
+    return ((journal or {}).get('phases') or {}).get(name, {}).get('status') in ('done', 'skipped')
+
+
+def segments(phases, journal, hooks=(), in_process=True):
+    """What the role runs, in order, for the phases not done yet: ``{'kind': 'task', 'phases': [name]}``
+    for a task file, ``{'kind': 'window', 'phases': [...]}`` for steps the window action runs back to
+    back, ``{'kind': 'hook', 'phases': [name], 'hook': 'before_<name>'}`` for a user's hook. A hook
+    cuts a run of steps in two. Without ``in_process`` every step is its own window segment."""
+    hooks = set(hooks or ())
+    result = []
+
+    def add(kind, name, hook=None):
+        last = result[-1] if result else None
+        if kind == 'window' and in_process and last is not None and last['kind'] == 'window':
+            last['phases'].append(name)
+            return
+        entry = {'kind': kind, 'phases': [name]}
+        if hook:
+            entry['hook'] = hook
+        result.append(entry)
+
+    for name in phases:
+        if done(journal, name):
+            continue
+        phase, dummy = base_name(name)
+        if 'before_' + name in hooks:
+            add('hook', name, 'before_' + name)
+        add('window' if PHASES[phase].runs == STEP else 'task', name)
+        if 'after_' + name in hooks:
+            add('hook', name, 'after_' + name)
+    return result
+
+
+def hook_names(procedure_names=('switchover', 'rollback', 'finalize')):
+    """Every hook a user may set: before_<phase> and after_<phase> of every phase of every run."""
+    names = set()
+    for procedure in procedure_names:
+        for name in order(procedure, {'reverse_arm': 'before_fence'}) + order(procedure, {'reverse_arm': 'in_window'}):
+            names.update(('before_' + name, 'after_' + name))
+    return sorted(names)
+
+
+def hook_problems(hooks):
+    """One sentence per hook name that names no phase."""
+    known = hook_names()
+    phases = sorted(set(name.split('_', 1)[1] for name in known))
+    return ['switchover_hooks has %s, which names no phase: use before_<phase> or after_<phase>, for example before_fence '
+            '(phases: %s).' % (name, ', '.join(phases)) for name in hooks if name not in known]
+
+
+# What an abort undoes, in this order: the fenced side first (its fence, then its traffic), which
+# closes the window; then DTS (the reverse task released, the paused task resumed when it may be).
+def undo_plan(journal, direction='forward'):
+    """The abort's steps for what ``journal`` records: a list of (step, detail) in order."""
+    data = (journal or {}).get('data') or {}
+    phases = (journal or {}).get('phases') or {}
+    steps = []
+    if data.get('window_start') is not None:
+        steps.append(('lift_fence', data.get('fence') or data.get('fence_planned') or {}))
+    if data.get('traffic_stopped') or journal_name('stop_traffic', direction) in phases:
+        steps.append(('start_traffic', SIDES[direction]['from']))
+    if direction == 'forward':
+        if data.get('reverse_requested'):
+            steps.append(('release_reverse', data.get('reverse_job_id') or ''))
+        if data.get('forward_pause_requested'):
+            resumable = data.get('forward_resumable', True) not in (False, 'false', 'False')
+            steps.append(('resume_task' if resumable else 'leave_paused', data.get('job_id') or ''))
+    elif data.get('reverse_pause_requested'):
+        steps.append(('resume_task', data.get('reverse_job_id') or ''))
+    return steps

@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright: dtsops.switchover contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The steps of the write-unavailable window: what each asks of which module, what it writes to the
+journal before it acts (so that a crash in the middle is undone correctly) and what it keeps.
+
+A step is ``step(ctx, call) -> (phase_result, phase_data)``. ``call(module, args)`` runs one of the
+collection's modules (in-process or shipped: the ``switchover_window`` action decides) and returns
+its result or raises :class:`StepFailed`; ``ctx.record(data)`` writes to the journal at once.
+The same steps run the rollback: ``ctx.side('from')`` is the destination there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+POLL = 0.2  # inside the window every fraction of a second counts
+
+# The options of the switchover_window action (its module file documents them).
+ARGUMENT_SPEC = dict(
+    path=dict(type='path', required=True),
+    unit=dict(type='str', required=True),
+    store=dict(type='dict'),
+    journal=dict(type='dict'),
+    phases=dict(type='list', elements='str', default=[]),
+    point_of_no_return=dict(type='bool', default=False),
+    note=dict(type='str', default=''),
+    settings=dict(type='dict', required=True, no_log=True),
+)
+
+
+class StepFailed(Exception):
+    """A module failed: ``result`` is its result (msg first)."""
+
+    def __init__(self, module, result):
+        super(StepFailed, self).__init__(result.get('msg') or '%s failed' % module)
+        self.module = module
+        self.result = result
+
+
+class Clock(object):
+    """Wall time for the journal, monotonic time for the budget: the window's start is a wall time
+    (a resumed run reads it from the journal), the time spent since is measured monotonically."""
+
+    def __init__(self, budget, wall=time.time, monotonic=time.monotonic):
+        self.budget = float(budget)
+        self.wall = wall
+        self.monotonic = monotonic
+        self._anchor = None
+
+    def now(self):
+        return self.wall()
+
+    def spent(self, journal):
+        """Seconds since the window opened, or None outside it (not fenced yet, or past the point of no return)."""
+        data = journal.get('data') or {}
+        start = data.get('window_start')
+        if start in (None, '') or journal.get('point_of_no_return'):
+            return None
+        if self._anchor is None or self._anchor[0] != start:
+            self._anchor = (start, self.wall() - float(start), self.monotonic())
+        dummy, spent_then, then = self._anchor
+        return spent_then + (self.monotonic() - then)
+
+    def budget_left(self, journal):
+        spent = self.spent(journal)
+        return None if spent is None else max(0.0, self.budget - spent)
+
+
+class Context(object):
+    """What the steps read: the role's ``settings``, the journal as it is now, the direction."""
+
+    def __init__(self, settings, journal, direction='forward', check_mode=False, clock=None, recorder=None):
+        self.settings = settings
+        self.journal = journal
+        self.direction = direction
+        self.check_mode = check_mode
+        self.clock = clock
+        self.recorder = recorder
+
+    @property
+    def data(self):
+        return self.journal.setdefault('data', {})
+
+    def side(self, which):
+        """The connection options of the side the step fences ('from') or proves on ('to')."""
+        forward = self.direction == 'forward'
+        name = ('source' if forward else 'destination') if which == 'from' else ('destination' if forward else 'source')
+        return dict(self.settings[name])
+
+    @property
+    def job_id(self):
+        """The task this run pauses: the forward task, or the reverse task in a rollback."""
+        if self.direction == 'forward':
+            return self.settings['job_id']
+        return self.settings['reverse_job_id']
+
+    def timeout(self, own):
+        """A step's timeout: its own, or less when the write budget has less left."""
+        left = self.clock.budget_left(self.journal) if self.clock is not None else None
+        return float(own) if left is None else max(0.0, min(float(own), left))
+
+    def record(self, data):
+        """Write ``data`` to the journal before the step acts (in memory in check mode)."""
+        self.recorder(data)
+
+
+def _statements(result):
+    return '; '.join(result.get('statements') or [])
+
+
+def fence(ctx, call):
+    # The window opens before the fence is taken: a crash right after the fence still knows it.
+    if ctx.data.get('window_start') is None:
+        ctx.record({'window_start': ctx.clock.now()})
+    settings = ctx.settings
+    accounts = settings.get('accounts') or [] if settings['scope'] == 'accounts' else []
+    args = dict(ctx.side('from'), **(settings.get('fence_options') or {}))
+    args.update(state='locked', scope=settings['scope'], accounts=accounts, exclude_users=settings.get('exclude_users') or [],
+                end_sessions=True)
+    lock = call('dtsops.switchover.db_write_lock', args)
+    # A lock that found the fence in place (a resumed run) returns before == after: keep the first
+    # record, which knows the values to restore.
+    kept = ctx.data.get('fence')
+    record = kept if kept and not lock.get('changed') else lock.get('fence')
+    return ({'changed': bool(lock.get('changed')), 'ended_sessions': len(lock.get('ended_sessions') or []), 'plan': _statements(lock)},
+            {'fence': record})
+
+
+def verify_sessions(ctx, call):
+    settings = ctx.settings
+    accounts = settings.get('accounts') or []
+    args = dict(ctx.side('from'), exclude_users=settings.get('exclude_users') or [], accounts=accounts, kill=bool(accounts),
+                wait_for='writes', timeout=ctx.timeout(settings.get('quiesce_timeout', 60)), poll_interval=POLL)
+    quiet = call('dtsops.switchover.db_sessions_quiesced', args)
+    ended = quiet.get('ended_sessions') or []
+    plan = 'sessions %s; would end %s' % (_json(quiet.get('counts') or {}), ', '.join(str(s.get('id')) for s in ended) or 'none')
+    return ({'counts': quiet.get('counts') or {}, 'waited': quiet.get('waited') or 0, 'plan': plan},
+            {'sessions_ended': (ctx.data.get('sessions_ended') or []) + ended})
+
+
+def catch_up(ctx, call):
+    settings = ctx.settings
+    if settings['catch_up_mode'] == 'token':
+        args = dict(source=ctx.side('from'), destination=ctx.side('to'), token_object=settings['token_object'],
+                    create=bool(settings.get('token_create')) and ctx.direction == 'forward',
+                    timeout=ctx.timeout(settings.get('catch_up_timeout', 300)), poll_interval=POLL)
+        token = call('dtsops.switchover.db_caught_up', args)
+        proof = {'token': token.get('token', ''), 'latency': token.get('latency'), 'write_time': token.get('write_time'),
+                 'seen_time': token.get('seen_time')}
+        return ({'mode': 'token', 'token': proof['token'], 'latency': proof['latency'],
+                 'plan': 'write a token into %s on the %s and wait for it on the %s'
+                         % (settings['token_object'], _name(ctx, 'from'), _name(ctx, 'to'))},
+                {'caught_up': proof})
+    stable = float(settings.get('stable_window', 60))
+    args = dict(job_id=ctx.job_id, max_delay=settings.get('max_delay', 5), stable_for=stable, timeout=ctx.timeout(stable * 3),
+                poll_interval=settings.get('poll_interval', 2))
+    window = call('dtsops.switchover.dts_wait_undelayed', args)
+    return ({'mode': 'stable_window', 'waited': window.get('waited') or 0, 'held_for': window.get('held_for') or 0,
+             'plan': 'wait until the task stays undelayed (<= %s s) for %s s' % (settings.get('max_delay', 5), settings.get('stable_window'))},
+            {'lag_samples': (ctx.data.get('lag_samples') or []) + (window.get('samples') or [])})
+
+
+def pause_forward(ctx, call):
+    # Recorded first: if the run dies during the pause, an abort knows to resume the task.
+    ctx.record({'forward_pause_requested' if ctx.direction == 'forward' else 'reverse_pause_requested': True})
+    pause = call('dtsops.switchover.dts_task', dict(job_id=ctx.job_id, state='paused', timeout=ctx.timeout(120), poll_interval=POLL))
+    result = {'checkpoint': pause.get('checkpoint'), 'plan': 'pause the task %s (%s)' % (ctx.job_id, pause.get('previous_state') or '')}
+    if ctx.direction == 'forward':
+        return result, {'pause_checkpoint': pause.get('checkpoint')}
+    # The reverse task's state at the end of the rollback, for the report and what to do next.
+    return result, {'reverse_status': pause.get('status') or ''}
+
+
+def reopen_source(ctx, call):
+    if ctx.direction == 'forward':
+        # Instance scope only (the plan skips it otherwise): the reverse task must write into the source.
+        record, side = ctx.data.get('fence') or ctx.data.get('fence_planned'), ctx.side('from')
+    else:
+        # The switchover left the application accounts fenced on the source: lift that fence.
+        record, side = ctx.settings.get('switch_fence') or {}, ctx.side('to')
+    if not record:
+        return {'plan': 'nothing to lift'}, {}
+    unlock = call('dtsops.switchover.db_write_lock', dict(side, state='unlocked', fence=record))
+    return {'plan': _statements(unlock) or 'nothing to lift'}, ({'source_reopened': True} if ctx.direction == 'forward' else {})
+
+
+def start_reverse(ctx, call):
+    settings = ctx.settings
+    method = ctx.data.get('reverse_method') or settings.get('reverse_planned') or 'configure'
+    reverse = settings.get('reverse') or {}
+    # After a reverse instance's writer starts, DTS no longer resumes the forward task: say so first.
+    ctx.record({'reverse_start_requested': True, 'forward_resumable': method != 'reverse_api'})
+    result = {'method': method, 'waited': 0, 'precheck_in_window': method == 'configure'}
+    if method == 'reverse_api':
+        result['plan'] = 'start the writer of the reverse instance %s (StartReverseWriter)' % ctx.data.get('reverse_job_id', '')
+    else:
+        result['plan'] = ('start the configured reverse task %s (StartDtsJob): its precheck runs now, %s'
+                          % (ctx.data.get('reverse_job_id', ''), 'after the point of no return' if settings.get('cutover') == 'fast'
+                             else 'inside the write-unavailable window'))
+    if ctx.check_mode:
+        return result, {}  # no reverse task was created in check mode: the plan says what would happen
+    args = dict(job_id=settings['job_id'], state='present', start=True, method=method, reverse_job_id=ctx.data.get('reverse_job_id'),
+                timeout=ctx.timeout(900), poll_interval=POLL)
+    if reverse.get('checkpoint') is not None:
+        args['checkpoint'] = reverse['checkpoint']
+    elif settings.get('cutover') == 'fast' and method == 'reverse_api':
+        # The applications already write to the destination: the writer starts from the point of
+        # no return (UNIX seconds, rounded down), which the reverse instance collects since before the fence.
+        args['checkpoint'] = int(float(ctx.journal.get('point_of_no_return') or 0)) or None
+    if method == 'configure':
+        args.update(source_password=reverse.get('source_password'), destination_password=reverse.get('destination_password'))
+    started = call('dtsops.switchover.dts_reverse_task', dict((k, v) for k, v in args.items() if v is not None))
+    result['waited'] = started.get('waited') or 0
+    return result, {}
+
+
+def way_back(ctx, call, reverse_seen=False):
+    """The last look before the point of no return: the way back must still work. A reverse task
+    that no longer runs, or a database that does not answer, fails here and the run aborts.
+    ``reverse_seen``: the start step of this call saw the reverse task running a moment ago."""
+    if ctx.direction == 'forward' and ctx.data.get('reverse_job_id') and not reverse_seen:
+        info = call('dtsops.switchover.dts_task_info', dict(job_id=ctx.data['reverse_job_id']))
+        job = (info.get('jobs') or [{}])[0]
+        if job.get('failed') or job.get('phase') in ('failed', 'finished') or (ctx.settings.get('cutover') != 'fast' and job.get('paused')):
+            raise StepFailed('dtsops.switchover.dts_task_info', {'msg': (
+                'The reverse task %s is %s (phase %s%s). Without it there is no way back, so the applications stay on the source.'
+                % (ctx.data['reverse_job_id'], job.get('status'), job.get('phase'),
+                   '; ' + job['error_message'] if job.get('error_message') else ''))})
+    for which in ('from', 'to'):
+        call('dtsops.switchover.db_sessions_quiesced', dict(ctx.side(which), timeout=0), check_mode=True)
+
+
+STEPS = {
+    'fence': fence,
+    'verify_sessions': verify_sessions,
+    'catch_up': catch_up,
+    'pause_forward': pause_forward,
+    'reopen_source': reopen_source,
+    'start_reverse': start_reverse,
+}
+
+
+def _name(ctx, which):
+    forward = ctx.direction == 'forward'
+    return ('source' if forward else 'destination') if which == 'from' else ('destination' if forward else 'source')
+
+
+def _json(value):
+    return json.dumps(value, sort_keys=True)
