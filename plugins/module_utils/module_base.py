@@ -98,9 +98,6 @@ class _Checks(object):
                            **result)
         fail_engine(self, exc, doing, engine, hint=hint, **result)
 
-    def _finish_init(self):
-        self.check_wait_options()
-
 
 class _Db(object):
     """Database modules: ``connect_engine`` (see db.connect_engine)."""
@@ -120,13 +117,15 @@ class _Dts(object):
 
 class BaseModule(_Checks):
     """An AnsibleModule with check mode, the wait option checks and ``run``. ``kwargs``
-    (mutually_exclusive, required_if, ...) go to AnsibleModule."""
+    (mutually_exclusive, required_if, ...) go to AnsibleModule. ``wait_options=False`` is for a
+    module whose timeout means something else (db_compare's budget must be more than 0)."""
 
-    def __init__(self, argument_spec, **kwargs):
+    def __init__(self, argument_spec, wait_options=True, **kwargs):
         kwargs.setdefault('supports_check_mode', True)
         self.argument_spec = argument_spec
         self.module = AnsibleModule(argument_spec=argument_spec, **kwargs)
-        self._finish_init()
+        if wait_options:
+            self.check_wait_options()
 
     @property
     def params(self):
@@ -178,6 +177,14 @@ class DtsModule(_Dts, BaseModule):
         super(DtsModule, self).__init__(dts_spec(argument_spec), **kwargs)
 
 
+class DbDtsModule(_Db, _Dts, BaseModule):
+    """A module that reads a DTS task and both its databases (db_compare, switchover_unit_check):
+    ``extra`` plus the DTS options and ``source``/``destination``."""
+
+    def __init__(self, argument_spec=None, **kwargs):
+        super(DbDtsModule, self).__init__(dts_spec(db_spec(argument_spec, pair=True)), **kwargs)
+
+
 # -- in-process (a controller-side action) --------------------------------------------------------
 
 class InProcessModule(_Checks):
@@ -204,7 +211,7 @@ class InProcessModule(_Checks):
             self.fail_json(msg=message)
         for warning in validation._warnings:
             self.warn(warning.get('warning') if isinstance(warning, dict) else warning)
-        self._finish_init()
+        self.check_wait_options()
 
     def warn(self, msg):
         self.warnings.append(msg)

@@ -199,46 +199,42 @@ api_calls:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dtsops.switchover.plugins.module_utils import compare
-from ansible_collections.dtsops.switchover.plugins.module_utils.db import connect_engine, db_pair_argument_spec, fail_engine
-from ansible_collections.dtsops.switchover.plugins.module_utils.dts import DtsError, dts_argument_spec, dts_client, fail_dts
+from ansible_collections.dtsops.switchover.plugins.module_utils.dts import DtsError
+from ansible_collections.dtsops.switchover.plugins.module_utils.module_base import DbDtsModule
+
+COMPARE_SPEC = dict(
+    objects=dict(type='list', elements='str'),
+    job_id=dict(type='str'),
+    method=dict(type='str', default='checksum', choices=list(compare.METHODS)),
+    chunk_size=dict(type='int', default=10000),
+    max_differences=dict(type='int', default=10),
+    no_primary_key=dict(type='str', default='count', choices=list(compare.NO_KEY_ACTIONS)),
+    timeout=dict(type='float', default=600),
+    max_rows_per_second=dict(type='int', default=0),
+    fail_on_difference=dict(type='bool', default=False),
+)
 
 
 def task_objects(module, engine):
     """The (source, destination) names of the task's DbObject."""
-    client = dts_client(module)
+    client = module.client()
     try:
         job = client.describe_job(module.params['job_id'])
     except DtsError as exc:
-        fail_dts(module, client, exc)
+        module.fail_from(exc, client=client)
     try:
         return compare.objects_from_db_object(job.raw.get('DbObject'), engine), list(client.api_calls)
     except compare.EngineError as exc:
         module.fail_json(msg='DTS task %s: %s' % (module.params['job_id'], exc), api_calls=list(client.api_calls))
 
 
-def main():
-    argument_spec = db_pair_argument_spec()
-    argument_spec.update(dts_argument_spec())
-    argument_spec.update(
-        objects=dict(type='list', elements='str'),
-        job_id=dict(type='str'),
-        method=dict(type='str', default='checksum', choices=list(compare.METHODS)),
-        chunk_size=dict(type='int', default=10000),
-        max_differences=dict(type='int', default=10),
-        no_primary_key=dict(type='str', default='count', choices=list(compare.NO_KEY_ACTIONS)),
-        timeout=dict(type='float', default=600),
-        max_rows_per_second=dict(type='int', default=0),
-        fail_on_difference=dict(type='bool', default=False),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_one_of=[('objects', 'job_id')])
+def db_compare(module):
     params = module.params
     for name, low in (('chunk_size', 1), ('max_differences', 1), ('max_rows_per_second', 0)):
         if params[name] < low:
             module.fail_json(msg='%s must be %d or more, got %s.' % (name, low, params[name]))
+    # Not the wait check of the module base: here timeout is a budget, and 0 leaves none.
     if params['timeout'] <= 0:
         module.fail_json(msg='timeout must be more than 0 seconds, got %s.' % params['timeout'])
     engine_name = params['source']['engine']
@@ -257,11 +253,11 @@ def main():
     result['object_names'] = [list(pair) for pair in pairs]
 
     budget = compare.Budget(params['timeout'], params['max_rows_per_second'])
-    source = connect_engine(module, params['source'], what='source')
+    source = module.connect_engine(params['source'], what='source')
     destination = None
     started = time.monotonic()
     try:
-        destination = connect_engine(module, params['destination'], what='destination')
+        destination = module.connect_engine(params['destination'], what='destination')
         worker = compare.comparer(engine_name, source, destination, method=params['method'], chunk_size=params['chunk_size'],
                                   max_differences=params['max_differences'], no_primary_key=params['no_primary_key'], budget=budget)
         results = compare.run(pairs, worker, budget)
@@ -272,7 +268,7 @@ def main():
                          % (exc, len(exc.results), ', '.join(item.name for item in exc.results) or 'none'), **result)
     except Exception as exc:
         result.update(statements=list(source.statements), destination_statements=list(destination.statements) if destination else [])
-        fail_engine(module, exc, 'comparing the data', None, **result)
+        module.fail_from(exc, doing='comparing the data', **result)
     finally:
         source.close()
         if destination is not None:
@@ -283,7 +279,11 @@ def main():
                   statements=list(source.statements), destination_statements=list(destination.statements))
     if params['fail_on_difference'] and not result['consistent']:
         module.fail_json(msg='The data differ: %s.' % compare.describe_differences(result['differences']), **result)
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    DbDtsModule(argument_spec=COMPARE_SPEC, wait_options=False, required_one_of=[('objects', 'job_id')]).run(db_compare)
 
 
 if __name__ == '__main__':

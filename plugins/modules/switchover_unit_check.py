@@ -163,47 +163,33 @@ api_calls:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dtsops.switchover.plugins.module_utils.db import (
-    ENGINE_NAMES,
-    connect_engine,
-    db_pair_argument_spec,
-    engine_class,
-    fail_engine,
-)
-from ansible_collections.dtsops.switchover.plugins.module_utils.dts import (
-    DtsError,
-    dts_argument_spec,
-    dts_client,
-    fail_dts,
-)
+from ansible_collections.dtsops.switchover.plugins.module_utils.db import ENGINE_NAMES, engine_class
+from ansible_collections.dtsops.switchover.plugins.module_utils.dts import DtsError
+from ansible_collections.dtsops.switchover.plugins.module_utils.module_base import DbDtsModule
 from ansible_collections.dtsops.switchover.plugins.module_utils.unit_check import UNCHECKED, UnitCheck, summary
 
+UNIT_CHECK_SPEC = dict(
+    job_id=dict(type='str', required=True),
+    labels=dict(type='dict', default={}, options=dict(
+        job_id=dict(type='str', default='job_id'),
+        source=dict(type='str', default='source'),
+        destination=dict(type='str', default='destination'),
+    )),
+)
 
-def main():
-    argument_spec = dts_argument_spec()
-    argument_spec.update(db_pair_argument_spec())
-    argument_spec.update(
-        job_id=dict(type='str', required=True),
-        labels=dict(type='dict', default={}, options=dict(
-            job_id=dict(type='str', default='job_id'),
-            source=dict(type='str', default='source'),
-            destination=dict(type='str', default='destination'),
-        )),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
+def unit_check(module):
     params = module.params
     job_id = (params['job_id'] or '').strip()
     if not job_id:
         module.fail_json(msg='%s must not be empty.' % params['labels']['job_id'])
     result = dict(changed=False, checks=[], unchecked=[], summary='', statements=[], destination_statements=[], api_calls=[])
 
-    client = dts_client(module)
+    client = module.client()
     try:
         job = client.describe_job(job_id)
     except DtsError as exc:
-        fail_dts(module, client, exc, **result)
+        module.fail_from(exc, client=client, **result)
     result.update(job=job.as_dict(), api_calls=list(client.api_calls))
 
     ports = dict((name, engine_class(name).default_port) for name in ENGINE_NAMES)
@@ -215,33 +201,37 @@ def main():
         message = unit.failure(checks)
         if message:
             module.fail_json(msg=message, **result)
-        module.exit_json(**result)
+        return result
 
     checks = unit.static_checks()
     if unit.failure(checks):
         # A wrong engine or address: connecting would only add a less clear error.
-        finish(checks)
+        return finish(checks)
 
     labels = params['labels']
     names = dict((side, side if labels[side] == side else '%s (%s)' % (side, labels[side])) for side in ('source', 'destination'))
-    source = connect_engine(module, params['source'], what=names['source'])
+    source = module.connect_engine(params['source'], what=names['source'])
     destination = None
     engine = source
     try:
-        destination = connect_engine(module, params['destination'], what=names['destination'])
+        destination = module.connect_engine(params['destination'], what=names['destination'])
         identities = {'source': source.server_identity()}
         engine = destination
         identities['destination'] = destination.server_identity()
     except Exception as exc:
         result.update(checks=checks, statements=list(source.statements),
                       destination_statements=list(destination.statements) if destination else [])
-        fail_engine(module, exc, 'reading the identity of the server', engine, **result)
+        module.fail_from(exc, engine=engine, doing='reading the identity of the server', **result)
     finally:
         source.close()
         if destination is not None:
             destination.close()
     checks.append(unit.identity_check(identities['source'], identities['destination']))
-    finish(checks, identities=identities, statements=list(source.statements), destination_statements=list(destination.statements))
+    return finish(checks, identities=identities, statements=list(source.statements), destination_statements=list(destination.statements))
+
+
+def main():
+    DbDtsModule(argument_spec=UNIT_CHECK_SPEC).run(unit_check)
 
 
 if __name__ == '__main__':
