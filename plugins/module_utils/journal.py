@@ -295,8 +295,8 @@ def run(params, check_mode=False, now=None):
     if store is not None:
         result['statements'] = store.statements
     # The role keeps no copy of the journal: each call hands it back as a fact.
-    if params.get('fact'):
-        result['ansible_facts'] = {params['fact']: result['journal']}
+    if params.get('fact', 'switchover_journal'):
+        result['ansible_facts'] = {params.get('fact', 'switchover_journal'): result['journal']}
     return result
 
 
@@ -331,10 +331,11 @@ def _operate(params, check_mode, now, store):
         result['journal'] = journal or {}
         return result
     if operation == 'begin':
-        problems = procedure.hook_problems(params['settings'].get('hooks') or ())
+        settings = params.get('settings') or {}
+        problems = procedure.hook_problems(settings.get('hooks') or ())
         if problems:
             raise JournalError('%s: %s' % (params['unit'], ' '.join(problems)))
-        result['phases'] = procedure.order(params['procedure'], params['settings'])
+        result['phases'] = procedure.order(params.get('procedure') or 'switchover', settings)
         journal, how = begin_run(journal, params['unit'], now)
         result['how'] = how
         # A journal taken from the store is written to the file too, even a finished one.
@@ -350,7 +351,7 @@ def _operate(params, check_mode, now, store):
         merge_data(journal, params['data'], now)
         result['changed'] = True
     elif operation == 'plan':
-        result['segments'], skipped = plan(journal, params['procedure'], params['settings'], now)
+        result['segments'], skipped = plan(journal, params.get('procedure') or 'switchover', params.get('settings') or {}, now)
         result['changed'] = bool(skipped)
     elif operation == 'point_of_no_return':
         if not journal.get('point_of_no_return'):

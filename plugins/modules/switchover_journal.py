@@ -38,8 +38,8 @@ options:
       - V(read) returns the journal (or nothing) and changes nothing.
       - V(phase) records a phase transition (O(phase), O(status), O(result), O(note)).
       - V(data) merges O(data) into the journal's data.
-      - V(plan), after the first phase of a run: records the phases of O(procedure) that do not apply
-        (from O(settings)) as skipped and returns RV(segments), what the role runs for the rest.
+      - V(plan), after the first phase of a run, records the phases of O(procedure) that do not apply
+        to the unit (O(settings) decides) as skipped and returns RV(segments), what the role runs for the rest.
       - V(point_of_no_return) records the moment applications may write to the destination
         (only the first call counts).
       - V(finish) records the outcome of the run (O(outcome), O(note)).
@@ -102,7 +102,7 @@ options:
     default: switchover
   settings:
     description:
-      - What decides the order and the skipped phases, for O(operation=begin) and O(operation=plan):
+      - What decides the order and the skipped phases, for O(operation=begin) and O(operation=plan), namely
         C(reverse_arm), C(cutover), C(verify_when), C(incremental), C(scope), C(verify),
         C(release_forward), C(revoke_migration_writes), C(migration_account), and C(hooks) (the names of
         the hooks set, checked at O(operation=begin)).

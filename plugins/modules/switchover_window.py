@@ -12,8 +12,8 @@ short_description: Run the steps of the write-unavailable window back to back
 version_added: 1.1.0
 description:
   - Runs phases of the switchover (or of its rollback) that happen while writes are fenced, one after
-    the other in the C(ansible-playbook) process: the fence, the session check, the catch-up proof,
-    the pause of the task, the reopening of the source and the start of the reverse task. No task,
+    the other in the C(ansible-playbook) process (the fence, the session check, the catch-up proof,
+    the pause of the task, the reopening of the source and the start of the reverse task). No task,
     fork or Python start per step.
   - Each phase is recorded in the journal (fsync) before and after it runs, and what an abort must
     know (the window's start, the pause or the start requested) before it acts, so that a run killed
@@ -66,7 +66,7 @@ options:
   settings:
     description:
       - What the steps read, as the role assembles it (C(switchover_window_settings) in the role's
-        C(vars/main.yml)): the two connections, the fence scope and accounts, the catch-up mode, the
+        C(vars/main.yml)), namely the two connections, the fence scope and accounts, the catch-up mode, the
         timeouts, the write budget, the task IDs, the reverse task's options and the DTS options.
     type: dict
     required: true
