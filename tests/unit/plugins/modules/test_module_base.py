@@ -5,6 +5,7 @@ same result as a real module and in-process."""
 import pytest
 
 from ansible_collections.dtsops.switchover.plugins.module_utils import module_base
+from ansible_collections.dtsops.switchover.plugins.module_utils.catch_up import CAUGHT_UP_SPEC
 from ansible_collections.dtsops.switchover.plugins.module_utils.dts import DtsError
 from ansible_collections.dtsops.switchover.plugins.module_utils.engines.base import EngineError, FenceError
 from ansible_collections.dtsops.switchover.plugins.module_utils.fencing import WRITE_LOCK_SPEC, write_lock
@@ -244,3 +245,12 @@ def test_task_state_runs_in_process_until_the_first_api_call(monkeypatch):
     result = failure(lambda: InProcessDtsModule(TASK_STATE_SPEC, {'job_id': 'j1', 'state': 'paused', 'region': 'r',
                                                                   'access_key_secret': 'sk-secret'}).run(task_state))
     assert result['msg'].startswith('DTS needs an AccessKey ID') and 'sk-secret' not in repr(result)
+
+
+def test_secrets_of_source_and_destination_are_masked_too():
+    params = dict(source=connection(3306, login_password='src-Pa55'), destination=connection(3307, login_password='dst-Pa55'),
+                  token_object='shop.t')
+    module = InProcessDbModule(CAUGHT_UP_SPEC, params, pair=True)
+    assert module.params['source']['ssl_mode'] == 'prefer' and module.params['timeout'] == 300.0
+    result = failure(lambda: module.fail_json(msg='src-Pa55 and dst-Pa55', source=module.params['source']))
+    assert 'Pa55' not in repr(result)
