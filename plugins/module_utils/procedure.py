@@ -224,25 +224,3 @@ def hook_problems(hooks):
     phases = sorted(set(name.split('_', 1)[1] for name in known))
     return ['switchover_hooks has %s, which names no phase: use before_<phase> or after_<phase>, for example before_fence '
             '(phases: %s).' % (name, ', '.join(phases)) for name in hooks if name not in known]
-
-
-# What an abort undoes, in this order: the fenced side first (its fence, then its traffic), which
-# closes the window; then DTS (the reverse task released, the paused task resumed when it may be).
-def undo_plan(journal, direction='forward'):
-    """The abort's steps for what ``journal`` records: a list of (step, detail) in order."""
-    data = (journal or {}).get('data') or {}
-    phases = (journal or {}).get('phases') or {}
-    steps = []
-    if data.get('window_start') is not None:
-        steps.append(('lift_fence', data.get('fence') or data.get('fence_planned') or {}))
-    if data.get('traffic_stopped') or journal_name('stop_traffic', direction) in phases:
-        steps.append(('start_traffic', SIDES[direction]['from']))
-    if direction == 'forward':
-        if data.get('reverse_requested'):
-            steps.append(('release_reverse', data.get('reverse_job_id') or ''))
-        if data.get('forward_pause_requested'):
-            resumable = data.get('forward_resumable', True) not in (False, 'false', 'False')
-            steps.append(('resume_task' if resumable else 'leave_paused', data.get('job_id') or ''))
-    elif data.get('reverse_pause_requested'):
-        steps.append(('resume_task', data.get('reverse_job_id') or ''))
-    return steps
