@@ -68,6 +68,7 @@ QUEUED_WRITES = ('drop', 'execute')
 # was a write within this many seconds (CLIENT LIST's idle has one-second resolution).
 RECENT_WRITE_SECONDS = 1
 
+
 # The keeper (engines/redis_keeper.py) runs as `python -c <its source> <nonce>`: imported here
 # so that AnsiballZ packs it, and read back as source, from the zip too.
 def keeper_source():
