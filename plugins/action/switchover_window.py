@@ -22,7 +22,8 @@ display = Display()
 
 # For the fault tests: with DTSOPS_SWITCHOVER_STEP_GATE set to a directory, the action stops at
 # each point named in DTSOPS_SWITCHOVER_STEP_POINTS (before_<phase>, after_<phase>; * for all),
-# writes the point to <directory>/at and waits until the file is removed (or the run is killed).
+# writes the point to <directory>/at and waits until the file is removed (or the run is killed);
+# <directory>/running names the step that runs, so that a test can kill the run inside it.
 GATE_DIRECTORY = 'DTSOPS_SWITCHOVER_STEP_GATE'
 GATE_POINTS = 'DTSOPS_SWITCHOVER_STEP_POINTS'
 GATE_TIMEOUT = 300
@@ -40,6 +41,15 @@ def gate(point, environ=os.environ):
     deadline = time.monotonic() + GATE_TIMEOUT
     while os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def mark_running(phase, environ=os.environ):
+    directory = environ.get(GATE_DIRECTORY)
+    if directory:
+        path = os.path.join(directory, 'running')
+        with open(path + '.partial', 'w') as stream:
+            stream.write(phase or '')
+        os.replace(path + '.partial', path)
 
 
 class ActionModule(ActionBase):
@@ -76,7 +86,9 @@ class ActionModule(ActionBase):
                 started = time.monotonic()
                 journal_utils.set_phase(journal, name, 'started')
                 self._save(params['path'], journal, store, check_mode)
+                mark_running(name)
                 phase_result, phase_data = window.STEPS[phase](ctx, runner.call)
+                mark_running(None)
                 journal_utils.set_phase(journal, name, 'done', phase_result)
                 journal_utils.merge_data(journal, phase_data)
                 self._save(params['path'], journal, store, check_mode)

@@ -274,6 +274,7 @@ ARGUMENT_SPEC = dict(
     journal=dict(type='dict'),
     procedure=dict(type='str', default='switchover', choices=['switchover', 'rollback', 'finalize']),
     settings=dict(type='dict', default={}),
+    check=dict(type='dict'),
 )
 REQUIRED_IF = [
     ('operation', 'begin', ['unit']),
@@ -332,11 +333,13 @@ def _operate(params, check_mode, now, store):
         return result
     if operation == 'begin':
         settings = params.get('settings') or {}
-        problems = procedure.hook_problems(settings.get('hooks') or ())
-        if problems:
-            raise JournalError('%s: %s' % (params['unit'], ' '.join(problems)))
+        problem = procedure.check_settings(params['check']) if params.get('check') else ''
+        if problem:
+            raise JournalError('%s: %s' % (params['unit'], problem))
         result['phases'] = procedure.order(params.get('procedure') or 'switchover', settings)
         journal, how = begin_run(journal, params['unit'], now)
+        # The first phase (the preflight) runs before the plan: its segment, or None once done.
+        result['first'] = (procedure.segments(result['phases'][:1], journal, settings.get('hooks') or ()) or [None])[0]
         result['how'] = how
         # A journal taken from the store is written to the file too, even a finished one.
         result['changed'] = how != 'finished' or result['loaded_from'] == 'store'
@@ -351,7 +354,11 @@ def _operate(params, check_mode, now, store):
         merge_data(journal, params['data'], now)
         result['changed'] = True
     elif operation == 'plan':
-        result['segments'], skipped = plan(journal, params.get('procedure') or 'switchover', params.get('settings') or {}, now)
+        result['order'], result['segments'], skipped = plan(journal, params.get('procedure') or 'switchover', params.get('settings') or {}, now)
+        # The role loops over the order, the same for every unit of a play, and runs the segment
+        # that starts at each phase: an Ansible loop whose items differed between hosts would
+        # interleave the hosts' includes in the wrong order.
+        result['starts'] = dict((segment['phases'][0], segment) for segment in result['segments'])
         result['changed'] = bool(skipped)
     elif operation == 'point_of_no_return':
         if not journal.get('point_of_no_return'):
@@ -379,15 +386,16 @@ def _operate(params, check_mode, now, store):
 
 def plan(journal, name, settings, now=None):
     """After the preflight: record the phases that do not apply to this unit as skipped, and return
-    (the segments the role runs for the rest, the names skipped now). ``settings`` holds the order's
-    choices, what decides the skips (procedure.skip_reason) and ``hooks`` (the names set)."""
+    (the phases after the first, the segments the role runs for those not done, the names skipped
+    now). ``settings`` holds the order's choices, what decides the skips (procedure.skip_reason)
+    and ``hooks`` (the names set)."""
     phases = procedure.order(name, settings)
     skipped = []
     for phase, reason in procedure.skips(phases, settings).items():
         if phase not in journal['phases']:
             set_phase(journal, phase, 'skipped', message=reason, now=now)
             skipped.append(phase)
-    return procedure.segments(phases[1:], journal, settings.get('hooks') or ()), skipped
+    return phases[1:], procedure.segments(phases[1:], journal, settings.get('hooks') or ()), skipped
 
 
 def _archive(path, journal, store, loaded_from):

@@ -179,33 +179,27 @@ def done(journal, name):
     return ((journal or {}).get('phases') or {}).get(name, {}).get('status') in ('done', 'skipped')
 
 
-def segments(phases, journal, hooks=(), in_process=True):
-    """What the role runs, in order, for the phases not done yet: ``{'kind': 'task', 'phases': [name]}``
+def segments(phases, journal, hooks=()):
+    """What the role runs for the phases not done yet, in order: ``{'kind': 'task', 'phases': [name]}``
     for a task file, ``{'kind': 'window', 'phases': [...]}`` for steps the window action runs back to
-    back, ``{'kind': 'hook', 'phases': [name], 'hook': 'before_<name>'}`` for a user's hook. A hook
-    cuts a run of steps in two. Without ``in_process`` every step is its own window segment."""
+    back. ``before``/``after`` name the user's hooks around a segment: a hook cuts a run of steps."""
     hooks = set(hooks or ())
     result = []
-
-    def add(kind, name, hook=None):
-        last = result[-1] if result else None
-        if kind == 'window' and in_process and last is not None and last['kind'] == 'window':
-            last['phases'].append(name)
-            return
-        entry = {'kind': kind, 'phases': [name]}
-        if hook:
-            entry['hook'] = hook
-        result.append(entry)
-
     for name in phases:
         if done(journal, name):
             continue
-        phase, dummy = base_name(name)
-        if 'before_' + name in hooks:
-            add('hook', name, 'before_' + name)
-        add('window' if PHASES[phase].runs == STEP else 'task', name)
+        kind = 'window' if PHASES[base_name(name)[0]].runs == STEP else 'task'
+        last = result[-1] if result else None
+        if (kind == 'window' and last is not None and last['kind'] == 'window' and not last['after']
+                and 'before_' + name not in hooks):
+            last['phases'].append(name)
+        else:
+            last = {'kind': kind, 'phases': [name], 'before': None, 'after': None}
+            result.append(last)
+            if 'before_' + name in hooks:
+                last['before'] = 'before_' + name
         if 'after_' + name in hooks:
-            add('hook', name, 'after_' + name)
+            last['after'] = 'after_' + name
     return result
 
 
@@ -224,3 +218,90 @@ def hook_problems(hooks):
     phases = sorted(set(name.split('_', 1)[1] for name in known))
     return ['switchover_hooks has %s, which names no phase: use before_<phase> or after_<phase>, for example before_fence '
             '(phases: %s).' % (name, ', '.join(phases)) for name in hooks if name not in known]
+
+
+TIMEOUTS = ('max_delay', 'stable_window', 'undelayed_timeout', 'quiesce_timeout', 'catch_up_timeout', 'full_migration_timeout')
+UNIT_RULES = ("check the unit's variables. switchover_job_id, switchover_source.engine and switchover_destination.engine are "
+              'required; switchover_fence_scope=accounts needs switchover_app_accounts; switchover_catch_up=token needs '
+              'switchover_token_object; switchover_traffic.method is none, service (with hosts and service) or tasks (with hosts, '
+              'stop_tasks and start_tasks); switchover_write_budget must be positive.')
+
+
+def _number(value, default=0.0):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _task_file(value, isfile):
+    """A task file the role can include: a non-empty string, an existing file when absolute
+    (a relative name is searched by include_tasks)."""
+    return isinstance(value, str) and bool(value) and (not value.startswith('/') or isfile(value))
+
+
+def check_settings(settings, isfile=None):
+    """The first thing wrong with a unit's settings, as one message (without the unit's name), or
+    '' when they can work. What would otherwise fail only when its phase comes, after the fence,
+    fails here, before anything changes. ``settings``: the role's ``switchover_check_settings``."""
+    import os
+    isfile = isfile or os.path.isfile
+    s = settings
+    traffic = s.get('traffic') or {}
+    method = traffic.get('method') or 'none'
+    if not (s.get('job_id') and s.get('source_engine') and s.get('destination_engine')
+            and (s.get('scope') == 'instance' or s.get('app_accounts'))
+            and (s.get('catch_up_mode') == 'stable_window' or s.get('token_object'))
+            and method in ('none', 'service', 'tasks')
+            and (method == 'none' or traffic.get('hosts'))
+            and (method != 'service' or traffic.get('service'))
+            and (method != 'tasks' or (traffic.get('stop_tasks') and traffic.get('start_tasks')))
+            and _number(s.get('write_budget')) > 0):
+        return UNIT_RULES
+    if s.get('catch_up_mode') == 'stable_window' and _number(s.get('write_budget')) <= _number(s.get('stable_window')):
+        return ('switchover_write_budget (%s s) must be longer than switchover_stable_window (%s s): the stable window runs while '
+                'writes are fenced.' % (s.get('write_budget'), s.get('stable_window')))
+    problems = ['switchover_%s must be 0 or more seconds, got %s.' % (name, s.get(name)) for name in TIMEOUTS if _number(s.get(name)) < 0]
+    if _number(s.get('poll_interval')) <= 0:
+        problems.append('switchover_poll_interval must be more than 0 seconds, got %s.' % s.get('poll_interval'))
+    hooks = s.get('hooks') or {}
+    known = hook_names()
+    for name, path in hooks.items():
+        if name not in known:
+            problems.extend(hook_problems([name]))
+        elif not _task_file(path, isfile):
+            problems.append('switchover_hooks.%s is %s, which is not a task file: give the path of one.' % (name, path))
+    if method == 'tasks':
+        for key in ('stop_tasks', 'start_tasks'):
+            path = traffic.get(key)
+            if isinstance(path, str) and path.startswith('/') and not isfile(path):
+                problems.append('switchover_traffic.%s is %s, which is not a task file: give the path of one.' % (key, path))
+    hosts = traffic.get('hosts') or ''
+    hosts = hosts if isinstance(hosts, str) else ','.join(hosts)
+    if method in ('service', 'tasks') and hosts and not s.get('traffic_hosts'):
+        problems.append('switchover_traffic.hosts (%s) matches no host of the inventory.' % hosts)
+    if problems:
+        return ' '.join(problems)
+    choices = [('reverse_method', ('auto', 'reverse_api', 'configure')), ('reverse_arm', ('before_fence', 'in_window')),
+               ('cutover', ('armed', 'fast')), ('verify', ('none', 'count', 'checksum')), ('verify_when', ('before_switch', 'after_switch'))]
+    if any(s.get(key) not in allowed for key, allowed in choices):
+        return ('switchover_reverse.method is auto, reverse_api or configure (got %s); switchover_reverse.arm is before_fence or in_window '
+                '(got %s); switchover_cutover is armed or fast (got %s); switchover_verify is none, count or checksum (got %s); '
+                'switchover_verify_when is before_switch or after_switch (got %s).'
+                % tuple(s.get(key) for key, dummy in choices))
+    if s.get('reverse_method') == 'reverse_api' and s.get('reverse_planned') != 'reverse_api':
+        return ('switchover_reverse.method=reverse_api, but DTS creates reverse instances (CreateReverseDtsJob) only between two MySQL, '
+                'two SQL Server or two MongoDB databases, and this unit goes from %s to %s. Set switchover_reverse.method to auto or '
+                'configure (with source_password and destination_password).' % (s.get('source_engine'), s.get('destination_engine')))
+    if s.get('reverse_planned') == 'configure' and not (s.get('reverse_source_password') and s.get('reverse_destination_password')):
+        return ("the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=%s%s), and "
+                "DTS does not return the databases' passwords: set switchover_reverse.source_password and "
+                'switchover_reverse.destination_password.'
+                % (s.get('reverse_method'), ', which picks configure for %s' % s.get('source_engine') if s.get('reverse_method') == 'auto' else ''))
+    if s.get('cutover') == 'fast' and not (s.get('reverse_arm') == 'before_fence' and s.get('reverse_planned') == 'reverse_api'):
+        return ('switchover_cutover=fast starts the applications on the destination before the reverse task runs, so it needs a reverse '
+                'task created and prechecked before the fence (switchover_reverse.arm=before_fence), which only a reverse instance gives '
+                "(CreateReverseDtsJob: MySQL, SQL Server, MongoDB). This unit's reverse task is %s. Use switchover_cutover=armed."
+                % ('armed inside the window' if s.get('reverse_arm') != 'before_fence' else
+                   'a configured migration task (%s), whose precheck runs only when it starts' % s.get('source_engine')))
+    return ''

@@ -108,6 +108,12 @@ options:
         the hooks set, checked at O(operation=begin)).
     type: dict
     default: {}
+  check:
+    description:
+      - For O(operation=begin), the unit's settings as the role assembles them (C(switchover_check_settings)):
+        a run whose settings cannot work fails here, before the journal is written, with one message
+        that says what to fix.
+    type: dict
 notes:
   - The journal holds fence records and task ids, never passwords; it is written with mode 0600.
   - With O(store) the journal is stored as JSON text under the key C(<unit>/<file name of path>), for

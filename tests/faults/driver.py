@@ -21,6 +21,7 @@ import psycopg2
 import pymysql
 import redis as redis_py
 
+from ansible_collections.dtsops.switchover.plugins.module_utils import procedure
 from dts_emulator import Emulator
 from rehearsal import environment as rehearsal_environment
 from rehearsal.environment import Rehearsal, clean_environment
@@ -29,13 +30,19 @@ from rehearsal.verify import verify
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOOK_SCRIPT = os.path.join(HERE, 'hooks', 'hook.py')
 HOOK_FILES = {'before': os.path.join(HERE, 'hooks', 'before.yml'), 'after': os.path.join(HERE, 'hooks', 'after.yml')}
-# The phases a rehearsal unit runs (accounts fence, catch-up proof, incremental task); the role
-# records run_full_migration, reopen_source and release_forward as skipped.
-PHASES = ('preflight', 'wait_undelayed', 'arm_reverse', 'stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward',
-          'start_reverse', 'switch_traffic')
+# The phases a rehearsal unit runs (accounts fence, catch-up proof, incremental task), from the
+# role's own procedure; it records run_full_migration, reopen_source, verify_data and release_forward as skipped.
+PHASES = tuple(name for name in procedure.order('switchover')
+               if not procedure.skip_reason(name, {'incremental': True, 'scope': 'accounts', 'verify': 'none'}))
 # The phases of the rollback of a rehearsal unit (rollback.yml).
-ROLLBACK_PHASES = ('rollback_preflight', 'rollback_stop_traffic', 'rollback_fence', 'rollback_verify_sessions', 'rollback_catch_up',
-                   'rollback_pause_reverse', 'rollback_reopen_source', 'rollback_switch_traffic')
+ROLLBACK_PHASES = tuple(procedure.order('rollback'))
+
+
+def is_step(point):
+    """Whether the hook point (before_<phase>, after_<phase>) falls inside the window action: the
+    action stops there itself (its step gate), a hook would cut its steps in two."""
+    phase = point.split('_', 1)[1]
+    return procedure.PHASES[procedure.base_name(phase)[0]].runs == procedure.STEP
 PROBE_TIMEOUT = 5
 
 
@@ -79,6 +86,14 @@ class Control(object):
         """Whether a process of ``module`` (its AnsiballZ wrapper) runs under the playbook."""
         marker = ('AnsiballZ_%s.py' % module).encode()
         return any(marker in _cmdline(pid) for pid in descendants(self.process.pid))
+
+    def step_running(self, phase):
+        """Whether the window action runs the step ``phase`` (it says so in the hook directory)."""
+        return _read(os.path.join(self.rehearsal.hook_dir, 'running')) == phase
+
+    def running(self, phase, module):
+        """Whether ``phase`` runs: a step of the window action, or the module of a task phase."""
+        return self.step_running(phase) if is_step('before_' + phase) else self.module_running(module)
 
     def kill_when(self, condition, where, timeout=60, settle=0.0):
         """Let the run go on and kill it once ``condition()`` holds (checked every 5 ms), after
@@ -214,7 +229,7 @@ class FaultRehearsal(object):
 
     def extra_vars(self, hooks):
         variables = {
-            'switchover_hooks': {point: HOOK_FILES[point.split('_', 1)[0]] for point in hooks},
+            'switchover_hooks': {point: HOOK_FILES[point.split('_', 1)[0]] for point in hooks if not is_step(point)},
             'faults_hook_script': HOOK_SCRIPT,
             'faults_hook_dir': self.hook_dir,
             'switchover_write_budget': self.write_budget,
@@ -236,6 +251,8 @@ class FaultRehearsal(object):
             json.dump(variables, stream)
         state_dir = self.rehearsal.state_dir
         environment = clean_environment({'ANSIBLE_CONFIG': os.path.join(state_dir, 'ansible.cfg'),
+                                         'DTSOPS_SWITCHOVER_STEP_GATE': self.hook_dir,
+                                         'DTSOPS_SWITCHOVER_STEP_POINTS': ','.join(point for point in points if is_step(point)),
                                          'ANSIBLE_COLLECTIONS_PATH': rehearsal_environment.BUILD_ROOT, 'ANSIBLE_NOCOLOR': '1',
                                          'ANSIBLE_LOCAL_TEMP': os.path.join(state_dir, 'ansible-tmp'),
                                          'ANSIBLE_HOME': os.path.join(state_dir, 'ansible-home')})

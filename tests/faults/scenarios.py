@@ -137,7 +137,7 @@ def kill_handler(point):
             # The slow answer has been asked for, or the module that waits runs.
             if action:
                 return len(rehearsal.emulator.calls(action)) > seen
-            return control.module_running(WAIT_MODULES[phase])
+            return control.running(phase, WAIT_MODULES[phase])
 
         # The catch-up of a rollback waits for the reverse task.
         replicating = rehearsal.reverse_job_id() if phase.startswith('rollback_') else None
@@ -284,7 +284,7 @@ def emulator_restarts(rehearsal, phase='pause_forward', down_for=2.0):
     def restart(control):
         rehearsal.release()
         deadline = time.monotonic() + 60
-        while not control.module_running(module):
+        while not control.running(phase, module):
             if control.process.poll() is not None or time.monotonic() > deadline:
                 raise FaultTestError('%s did not run' % module)
             time.sleep(0.005)

@@ -282,10 +282,12 @@ def test_a_stable_window_longer_than_the_budget_is_refused_before_anything_chang
 
 
 def _kill_when_started(unit, tmp_path, phase):
-    """Run the switchover and kill -9 it (with its whole process group) once ``phase`` started;
-    a hook holds the run there."""
+    """Run the switchover and kill -9 it (with its whole process group) right before ``phase``;
+    a hook holds the run there (a window step's hook runs before the step is recorded)."""
     hook = tmp_path / 'hang.yml'
-    hook.write_text('- name: Hang\n  ansible.builtin.pause:\n    seconds: 120\n')
+    marker = tmp_path / 'hanging'
+    hook.write_text('- name: Say that the run hangs here\n  ansible.builtin.file:\n    path: %s\n    state: touch\n'
+                    '- name: Hang\n  ansible.builtin.pause:\n    seconds: 120\n' % marker)
     unit['vars']['switchover_hooks'] = {'before_' + phase: str(hook)}
     inv_path = tmp_path / 'inventory.json'
     inv_path.write_text(json.dumps(inventory({'unit1': unit['vars']})))
@@ -294,10 +296,7 @@ def _kill_when_started(unit, tmp_path, phase):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def started():
-        try:
-            return journal(unit)['phases'].get(phase, {}).get('status') == 'started'
-        except (OSError, ValueError):  # no journal yet, or one being replaced
-            return False
+        return marker.exists()
 
     try:
         wait_for(started, 'the run to reach %s' % phase, timeout=120)

@@ -53,18 +53,21 @@ def test_what_does_not_apply_is_skipped_with_a_reason(settings, skipped):
 def test_segments_run_window_steps_back_to_back_and_a_hook_cuts_them():
     phases = ['stop_traffic', 'fence', 'verify_sessions', 'catch_up', 'pause_forward', 'start_reverse', 'switch_traffic']
     plain = procedure.segments(phases, journal())
-    assert plain == [{'kind': 'task', 'phases': ['stop_traffic']},
-                     {'kind': 'window', 'phases': ['fence', 'verify_sessions', 'catch_up', 'pause_forward', 'start_reverse']},
-                     {'kind': 'task', 'phases': ['switch_traffic']}]
-    hooked = procedure.segments(phases, journal(), hooks=['after_catch_up'])
-    assert [s['kind'] for s in hooked] == ['task', 'window', 'hook', 'window', 'task']
-    assert hooked[1]['phases'] == ['fence', 'verify_sessions', 'catch_up'] and hooked[2]['hook'] == 'after_catch_up'
+    assert [(s['kind'], s['phases']) for s in plain] == [
+        ('task', ['stop_traffic']), ('window', ['fence', 'verify_sessions', 'catch_up', 'pause_forward', 'start_reverse']),
+        ('task', ['switch_traffic'])]
+    hooked = procedure.segments(phases, journal(), hooks=['after_catch_up', 'before_fence'])
+    assert [(s['phases'], s['before'], s['after']) for s in hooked[1:3]] == [
+        (['fence', 'verify_sessions', 'catch_up'], 'before_fence', 'after_catch_up'),
+        (['pause_forward', 'start_reverse'], None, None)]
+    assert [s['phases'] for s in procedure.segments(phases, journal(), hooks=['before_catch_up'])][1:3] == [
+        ['fence', 'verify_sessions'], ['catch_up', 'pause_forward', 'start_reverse']]
 
 
 def test_segments_leave_out_what_the_journal_records_as_done():
     phases = ['stop_traffic', 'fence', 'verify_sessions', 'catch_up']
     assert procedure.segments(phases, journal(stop_traffic='done', fence='done', verify_sessions='skipped')) == [
-        {'kind': 'window', 'phases': ['catch_up']}]
+        {'kind': 'window', 'phases': ['catch_up'], 'before': None, 'after': None}]
 
 
 def test_an_unknown_hook_is_named_with_the_phases():
