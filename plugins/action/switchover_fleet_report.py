@@ -11,6 +11,7 @@ from ansible_collections.dtsops.switchover.plugins.plugin_utils.controller_actio
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = report_utils.FLEET_ARGUMENT_SPEC
     ERRORS = (report_utils.ReportError,)
+    SAY = 'summary'
 
     def work(self, params, check_mode):
         return report_utils.run_fleet(params, check_mode)

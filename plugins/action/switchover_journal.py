@@ -12,6 +12,7 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC = journal_utils.ARGUMENT_SPEC
     REQUIRED_IF = journal_utils.REQUIRED_IF
     ERRORS = (journal_utils.JournalError,)
+    SAY = 'message'
 
     def work(self, params, check_mode):
         return journal_utils.run(params, check_mode)

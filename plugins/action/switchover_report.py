@@ -13,6 +13,7 @@ class ActionModule(ControllerAction):
     MUTUALLY_EXCLUSIVE = report_utils.MUTUALLY_EXCLUSIVE
     REQUIRED_ONE_OF = report_utils.REQUIRED_ONE_OF
     ERRORS = (report_utils.ReportError,)
+    SAY = 'summary'
 
     def work(self, params, check_mode):
         return report_utils.run(params, check_mode)

@@ -17,10 +17,12 @@ secret. :class:`Job` is the view of a task that the modules return.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import os
 import random
 import re
+import threading
 import time
 import traceback
 
@@ -28,19 +30,51 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import Observation, Waiter
 
-try:
-    from alibabacloud_dts20200101 import models as dts_models
-    from alibabacloud_dts20200101.client import Client as _SdkClient
-    from alibabacloud_tea_openapi import models as open_api_models
-    from darabonba.runtime import RuntimeOptions
-    from Tea.exceptions import TeaException, UnretryableException
-except ImportError:
-    HAS_SDK = False
-    SDK_IMPORT_ERROR = traceback.format_exc()
-    _SdkClient = object
-else:
-    HAS_SDK = True
-    SDK_IMPORT_ERROR = None
+# The SDK is imported on first use: its import takes about 0.4 s, and a step that needs only a
+# database (the fence, in the window action) must not pay it.
+HAS_SDK = all(importlib.util.find_spec(name) is not None for name in ('alibabacloud_dts20200101', 'alibabacloud_tea_openapi', 'Tea'))
+SDK_IMPORT_ERROR = None if HAS_SDK else 'the Python packages of the Alibaba Cloud DTS SDK are not installed'
+_SDK = {}
+_SDK_LOCK = threading.Lock()
+
+
+def sdk():
+    """The SDK's modules and our client class, imported once (a thread may import them ahead)."""
+    with _SDK_LOCK:
+        return _sdk()
+
+
+def _sdk():
+    if not _SDK:
+        from alibabacloud_dts20200101 import models as dts_models
+        from alibabacloud_dts20200101.client import Client
+        from alibabacloud_tea_openapi import models as open_api_models
+        from darabonba.runtime import RuntimeOptions
+        from Tea.exceptions import TeaException, UnretryableException
+
+        class RecordingSdkClient(Client):
+            """The SDK client, keeping the raw response body: the typed models drop keys they do not
+            know (reference dts-api.md 3.6), and the collection reports what DTS actually sent."""
+
+            last_body = None
+
+            def call_api(self, params, request, runtime):
+                response = super(RecordingSdkClient, self).call_api(params, request, runtime)
+                self.last_body = response.get('body') if isinstance(response, dict) else None
+                return response
+
+        _SDK.update(models=dts_models, client=RecordingSdkClient, open_api_models=open_api_models, runtime_options=RuntimeOptions,
+                    tea_exception=TeaException, unretryable_exception=UnretryableException)
+    return _SDK
+
+
+def preload_sdk():
+    """Import the SDK ahead of its first use (in a thread); a missing SDK is reported at that use."""
+    try:
+        sdk()
+    except ImportError:
+        pass
+
 
 SDK_PACKAGE = 'alibabacloud-dts20200101'
 
@@ -213,20 +247,8 @@ def resolve_settings(params, environ=None):
     return Settings(access_key_id, secret, token, region, endpoint, protocol or 'https', api_timeout, api_retry_timeout, sources)
 
 
-class _RecordingSdkClient(_SdkClient):
-    """The SDK client, keeping the raw response body: the typed models drop keys they do not know
-    (reference dts-api.md 3.6), and the collection reports what DTS actually sent."""
-
-    last_body = None
-
-    def call_api(self, params, request, runtime):
-        response = super(_RecordingSdkClient, self).call_api(params, request, runtime)
-        self.last_body = response.get('body') if isinstance(response, dict) else None
-        return response
-
-
 def build_sdk_client(settings):
-    config = open_api_models.Config(
+    config = sdk()['open_api_models'].Config(
         access_key_id=settings.access_key_id,
         access_key_secret=settings.access_key_secret,
         security_token=settings.security_token or None,
@@ -236,7 +258,7 @@ def build_sdk_client(settings):
         read_timeout=settings.api_timeout * 1000,
         connect_timeout=min(settings.api_timeout, 5) * 1000,
     )
-    return _RecordingSdkClient(config)
+    return sdk()['client'](config)
 
 
 def _snake(action):
@@ -350,7 +372,7 @@ class DtsClient(object):
 
     def _request(self, action, params):
         params = dict((key, value) for key, value in params.items() if value is not None)
-        model_class = getattr(dts_models, action + 'Request')
+        model_class = getattr(sdk()['models'], action + 'Request')
         probe = model_class().from_map({'RegionId': self.region}).to_map()
         if 'RegionId' in probe:
             params.setdefault('RegionId', self.region)
@@ -363,7 +385,7 @@ class DtsClient(object):
     def _invoke(self, method, request, end):
         remaining = max(1.0, end - self._clock())
         read_timeout = int(min(self.settings.api_timeout, remaining) * 1000)
-        runtime = RuntimeOptions(read_timeout=read_timeout, connect_timeout=min(read_timeout, 5000))
+        runtime = sdk()['runtime_options'](read_timeout=read_timeout, connect_timeout=min(read_timeout, 5000))
         if hasattr(self._sdk, 'last_body'):
             self._sdk.last_body = None
         response = method(request, runtime)
@@ -396,9 +418,9 @@ class DtsClient(object):
         if getattr(exc, 'code', None) not in (None, 'None', '') and not isinstance(getattr(exc, 'inner_exception', None), Exception):
             # Raised by the SDK before sending (for example InvalidCredentials).
             return _Failure('final', getattr(exc, 'message', None) or str(exc), code=exc.code)
-        if HAS_SDK and isinstance(exc, UnretryableException):
+        if _SDK and isinstance(exc, _SDK['unretryable_exception']):
             text = str(getattr(exc, 'inner_exception', None) or exc)
-        elif HAS_SDK and isinstance(exc, TeaException):
+        elif _SDK and isinstance(exc, _SDK['tea_exception']):
             text = str(getattr(exc, 'message', None) or exc)
         else:
             text = '%s: %s' % (type(exc).__name__, exc)

@@ -275,6 +275,7 @@ ARGUMENT_SPEC = dict(
     procedure=dict(type='str', default='switchover', choices=['switchover', 'rollback', 'finalize']),
     settings=dict(type='dict', default={}),
     check=dict(type='dict'),
+    write_budget=dict(type='float'),
 )
 REQUIRED_IF = [
     ('operation', 'begin', ['unit']),
@@ -340,6 +341,7 @@ def _operate(params, check_mode, now, store):
         journal, how = begin_run(journal, params['unit'], now)
         # The first phase (the preflight) runs before the plan: its segment, or None once done.
         result['first'] = (procedure.segments(result['phases'][:1], journal, settings.get('hooks') or ()) or [None])[0]
+        result['message'] = begin_message(journal, how, params.get('procedure') or 'switchover', path)
         result['how'] = how
         # A journal taken from the store is written to the file too, even a finished one.
         result['changed'] = how != 'finished' or result['loaded_from'] == 'store'
@@ -347,6 +349,8 @@ def _operate(params, check_mode, now, store):
         raise JournalError('There is no journal at %s%s: run operation=begin first.'
                            % (path, '' if store is None or params.get('unit') else ' (give unit to look in the journal store)'))
     elif operation == 'phase':
+        if params['status'] == 'started' and params.get('write_budget'):
+            check_budget(journal, params['phase'], params['write_budget'], now)
         set_phase(journal, params['phase'], params['status'], params.get('result'), params.get('note'), now)
         merge_data(journal, params.get('data'), now)
         result['changed'] = True
@@ -382,6 +386,30 @@ def _operate(params, check_mode, now, store):
         write(path, journal, store)
     result['journal'] = journal
     return result
+
+
+def begin_message(journal, how, name, path):
+    """What a person should know when a run resumes or has nothing to do ('' for a new run)."""
+    if how == 'resumed':
+        done = [phase for phase, entry in journal['phases'].items() if entry.get('status') in ('done', 'skipped')]
+        return 'Resuming run %s of %s (attempt %d); phases done: %s.' % (journal['run_id'], journal['unit'], journal['attempt'],
+                                                                        ', '.join(done) or 'none')
+    if how == 'finished':
+        ended = journal.get('outcome') + (': %s' % journal['message'] if journal.get('message') else '')
+        return ('The %s of %s (run %s) ended %s. Nothing to do. To start a new %s of this unit, archive %s '
+                '(dtsops.switchover.switchover_journal operation=archive) and run again.' % (name, journal['unit'], journal['run_id'], ended,
+                                                                                              name, path))
+    return ''
+
+
+def check_budget(journal, phase, budget, now):
+    """Refuse to start ``phase`` inside the write-unavailable window once its budget is spent."""
+    start = (journal.get('data') or {}).get('window_start')
+    if start is None or journal.get('point_of_no_return'):
+        return
+    spent = now - float(start)
+    if spent >= budget:
+        raise JournalError('The write-unavailable budget of %g s is spent (%.1f s since the fence) before %s.' % (budget, spent, phase))
 
 
 def plan(journal, name, settings, now=None):

@@ -182,7 +182,8 @@ def done(journal, name):
 def segments(phases, journal, hooks=()):
     """What the role runs for the phases not done yet, in order: ``{'kind': 'task', 'phases': [name]}``
     for a task file, ``{'kind': 'window', 'phases': [...]}`` for steps the window action runs back to
-    back. ``before``/``after`` name the user's hooks around a segment: a hook cuts a run of steps."""
+    back. ``before``/``after`` name the user's hooks around a segment: a hook cuts a run of steps.
+    ``point_of_no_return`` marks steps that the switch of the traffic follows directly."""
     hooks = set(hooks or ())
     result = []
     for name in phases:
@@ -200,6 +201,12 @@ def segments(phases, journal, hooks=()):
                 last['before'] = 'before_' + name
         if 'after_' + name in hooks:
             last['after'] = 'after_' + name
+    # Steps right before the switch of the traffic also check the way back and record the point of
+    # no return, so that the applications start as soon as the steps end.
+    for segment, following in zip(result, result[1:]):
+        if (segment['kind'] == 'window' and not segment['after'] and not following['before']
+                and base_name(following['phases'][0])[0] == 'switch_traffic'):
+            segment['point_of_no_return'] = True
     return result
 
 
@@ -289,7 +296,9 @@ def check_settings(settings, isfile=None):
                 '(got %s); switchover_cutover is armed or fast (got %s); switchover_verify is none, count or checksum (got %s); '
                 'switchover_verify_when is before_switch or after_switch (got %s).'
                 % tuple(s.get(key) for key, dummy in choices))
-    if s.get('reverse_method') == 'reverse_api' and s.get('reverse_planned') != 'reverse_api':
+    api_engines = s.get('reverse_api_engines') or ('mysql', 'sqlserver', 'mongodb')
+    if s.get('reverse_method') == 'reverse_api' and (s.get('reverse_planned') != 'reverse_api' or s.get('source_engine') not in api_engines
+                                                     or s.get('destination_engine') != s.get('source_engine')):
         return ('switchover_reverse.method=reverse_api, but DTS creates reverse instances (CreateReverseDtsJob) only between two MySQL, '
                 'two SQL Server or two MongoDB databases, and this unit goes from %s to %s. Set switchover_reverse.method to auto or '
                 'configure (with source_password and destination_password).' % (s.get('source_engine'), s.get('destination_engine')))

@@ -828,6 +828,7 @@ ARGUMENT_SPEC = dict(
     journal=dict(type='dict'),
     dest=dict(type='path', required=True),
     formats=dict(type='list', elements='str', choices=list(RENDERERS), default=list(RENDERERS)),
+    publish=dict(type='bool', default=False),
 )
 MUTUALLY_EXCLUSIVE = [('journal', 'journal_path')]
 REQUIRED_ONE_OF = [('journal', 'journal_path')]
@@ -873,8 +874,32 @@ def run(params, check_mode=False):
     base = '%s-%s' % (journal['unit'], journal['run_id'])
     files = _write(params['dest'], base, params['formats'], (report,), RENDERERS, check_mode)
     # Check mode writes nothing but says the files would be written.
-    return dict(changed=True, report=report, files=files, summary=summary_line(report, files),
-                write_unavailable_seconds=report['write_unavailable']['seconds'])
+    result = dict(changed=True, report=report, files=files, summary=summary_line(report, files),
+                  write_unavailable_seconds=report['write_unavailable']['seconds'])
+    if params.get('publish'):
+        result.update(publish(journal, report, files, params.get('journal_path') or ''))
+    return result
+
+
+def publish(journal, report, files, journal_path):
+    """What the role hands on: the unit's outcome as set_stats data (AWX workflows, ansible-runner
+    artifacts) and, as a fact, what the fleet report needs of the unit."""
+    unit = journal['unit']
+    artifact = {
+        'outcome': report['outcome'],
+        'result': report['result'],
+        'next': report['next'],
+        'reverse_status': report['tasks'].get('reverse_status') or '',
+        'job_id': report['tasks'].get('forward') or '',
+        'reverse_job_id': report['tasks'].get('reverse') or '',
+        'write_unavailable_seconds': report['write_unavailable']['seconds'],
+        'application_window_seconds': report['windows']['application']['seconds'],
+        'fence': report['fence_state']['summary'],
+        'journal': journal_path,
+        'report': files,
+    }
+    return {'ansible_stats': {'data': {'switchover': {unit: artifact}}, 'per_host': False, 'aggregate': True},
+            'ansible_facts': {'switchover_fleet_unit': {'unit': unit, 'journal_path': journal_path, 'reports': files}}}
 
 
 # -- the fleet report: every unit of one run of the playbook on one page ------------------------

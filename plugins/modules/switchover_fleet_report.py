@@ -17,6 +17,7 @@ description:
     the window the applications saw from traffic stopped to traffic started), its reverse task,
     what is true of its fence, and a link to its own report
     (M(dtsops.switchover.switchover_report)).
+  - It prints its summary line (the units by outcome, and where the report is).
   - The P(dtsops.switchover.switchover#role) role writes it once per run of the playbook, with
     C(run_once), in C(<switchover_state_dir>/fleet).
   - A unit whose journal does not exist is listed as such, not left out.

@@ -108,10 +108,16 @@ options:
         the hooks set, checked at O(operation=begin)).
     type: dict
     default: {}
+  write_budget:
+    description:
+      - With O(operation=phase) and O(status=started), seconds of the write-unavailable budget; a
+        phase that would start inside the window (after the fence, before the point of no return)
+        once they are spent is refused, with the time spent.
+    type: float
   check:
     description:
-      - For O(operation=begin), the unit's settings as the role assembles them (C(switchover_check_settings)):
-        a run whose settings cannot work fails here, before the journal is written, with one message
+      - For O(operation=begin), the unit's settings as the role assembles them (C(switchover_check_settings)).
+        A run whose settings cannot work fails here, before the journal is written, with one message
         that says what to fix.
     type: dict
 notes:
@@ -207,6 +213,12 @@ ansible_facts:
   description: The journal again, as the fact named by O(fact).
   returned: when O(fact) is not empty
   type: dict
+message:
+  description:
+    - For O(operation=begin), what a person should know, printed by the action, that the run resumes (with the
+      phases done) or that the last run has finished and there is nothing to do; empty for a new run.
+  returned: when O(operation=begin)
+  type: str
 archived_to:
   description: Where the journal was moved, for O(operation=archive).
   returned: when O(operation=archive) moved a journal

@@ -24,7 +24,8 @@ description:
     that were ended, the task ids and the outcome.
   - Times are ISO 8601 in UTC (for example C(2026-12-03T21:12:31.345Z)).
   - M(dtsops.switchover.switchover_fleet_report) puts the units of one run on one page.
-  - It runs on the controller (an action plugin does the work in the C(ansible-playbook) process).
+  - It runs on the controller (an action plugin does the work in the C(ansible-playbook) process) and
+    prints the summary line.
 author:
   - dtsops.switchover maintainers (@dtsops)
 options:
@@ -51,6 +52,14 @@ options:
     elements: str
     choices: [json, markdown, html]
     default: [json, markdown, html]
+  publish:
+    description:
+      - Also hand the outcome on, as the role does, as set_stats data under C(switchover.<unit>) (outcome,
+        result, next step, task IDs, both windows, the fence, the journal and the report files), which AWX
+        workflows and ansible-runner artifacts read, and as the fact C(switchover_fleet_unit) that
+        M(dtsops.switchover.switchover_fleet_report) takes from each unit.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - dtsops.switchover.attributes
 attributes:
@@ -70,6 +79,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+ansible_stats:
+  description: With O(publish), the set_stats data of the unit (not aggregated per host).
+  returned: when O(publish) is true
+  type: dict
+ansible_facts:
+  description: With O(publish), C(switchover_fleet_unit), the unit's entry for the fleet report.
+  returned: when O(publish) is true
+  type: dict
 report:
   description: The report (the content of the JSON report).
   returned: always

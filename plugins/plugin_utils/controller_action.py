@@ -8,6 +8,9 @@ which saves a Python start per call. The module file stays the documentation and
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
 
 
 class ControllerAction(ActionBase):
@@ -19,6 +22,8 @@ class ControllerAction(ActionBase):
     REQUIRED_ONE_OF = []
     REQUIRED_IF = []
     ERRORS = ()
+    # A key of the result to print as it is (a summary a person reads), or None.
+    SAY = None
 
     _requires_connection = False
     TRANSFERS_FILES = False
@@ -35,4 +40,6 @@ class ControllerAction(ActionBase):
             result.update(self.work(params, bool(self._task.check_mode)))  # pylint: disable=no-member
         except self.ERRORS as exc:
             result.update(failed=True, msg=str(exc), changed=False)
+        if self.SAY and result.get(self.SAY) and not result.get('failed'):
+            display.display(result[self.SAY])
         return result

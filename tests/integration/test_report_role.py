@@ -36,7 +36,7 @@ def test_one_fleet_report_per_run_with_every_unit_and_a_true_summary(unit, emula
     assert journal(unit, 'unit1')['outcome'] == 'completed' and journal(unit, 'unit2')['outcome'] == 'aborted', \
         [(f['host'], f['task'], f['result'].get('msg')) for f in run.failed]
 
-    completed, aborted = run.task('Summarise the run', 'unit1')['msg'], run.task('Summarise the run', 'unit2')['msg']
+    completed, aborted = run.task('Write the report of this unit', 'unit1')['summary'], run.task('Write the report of this unit', 'unit2')['summary']
     assert completed.startswith('unit1: switchover completed; write-unavailable window (fence to point of no return) ')
     assert 'application-observed window (traffic stopped to traffic started on the destination)' in completed
     assert aborted.startswith('unit2: switchover aborted; %s;' % fence), aborted
@@ -47,7 +47,7 @@ def test_one_fleet_report_per_run_with_every_unit_and_a_true_summary(unit, emula
     fleet_dir = unit['state_dir'] / 'fleet'
     files = sorted(os.listdir(str(fleet_dir)))
     assert [name.rsplit('.', 1)[1] for name in files] == ['html', 'json', 'md'], 'written once per run'
-    assert run.task('Say where the fleet report is')['msg'].startswith('Switchover of 2 units: 1 aborted, 1 completed; report ')
+    assert run.task('Write the fleet report of this run')['summary'].startswith('Switchover of 2 units: 1 aborted, 1 completed; report ')
     fleet = json.load(open(str(fleet_dir / [n for n in files if n.endswith('.json')][0])))
     units = dict((u['unit'], u) for u in fleet['units'])
     assert sorted(units) == ['unit1', 'unit2']

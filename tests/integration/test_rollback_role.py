@@ -89,7 +89,7 @@ def test_a_rollback_that_aborts_keeps_the_switchover_and_finalize_may_follow(uni
     assert record['outcome'] == 'aborted'
     assert record['data']['abort_done'] == ['destination fence lifted', 'traffic back on the destination']
     # The summary says what is true: the fence was lifted (not "may still be fenced").
-    line = run.task('Summarise the run')['msg']
+    line = run.task('Write the report of this unit')['summary']
     assert line.startswith('unit1: rollback aborted; fence lifted; '), line
     assert traffic(unit)[-1] == 'start destination %s' % unit['destination_app'].database
     assert emulator.job(reverse_id).status.lower() == 'synchronizing'

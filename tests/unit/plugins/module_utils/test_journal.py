@@ -236,3 +236,47 @@ def test_the_store_must_hold_a_journal(tmp_path, store):
     MemoryEngine.documents[('ops.journal', 'orders/orders.json')] = json.dumps({'hello': 1})
     with pytest.raises(j.JournalError, match=r'holds no switchover journal of version 1 under orders/orders\.json'):
         j.run(params(str(tmp_path / 'orders.json'), 'begin', store, unit='orders'))
+
+
+def test_begin_refuses_settings_that_cannot_work_and_writes_nothing(tmp_path):
+    from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
+    path = str(tmp_path / 'unit.json')
+    with pytest.raises(journal_utils.JournalError) as caught:
+        journal_utils.run({'path': path, 'operation': 'begin', 'unit': 'shop', 'check': {'job_id': ''}})
+    assert str(caught.value).startswith("shop: check the unit's variables.")
+    assert not (tmp_path / 'unit.json').exists()
+
+
+def test_the_plan_records_what_does_not_apply_and_returns_the_segments(tmp_path):
+    from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
+    path = str(tmp_path / 'unit.json')
+    begun = journal_utils.run({'path': path, 'operation': 'begin', 'unit': 'shop', 'settings': {}})
+    assert begun['phases'][0] == 'preflight' and begun['first']['phases'] == ['preflight']
+    assert begun['ansible_facts']['switchover_journal']['unit'] == 'shop'
+    planned = journal_utils.run({'path': path, 'operation': 'plan', 'settings': {'scope': 'accounts', 'incremental': True}})
+    phases = planned['journal']['phases']
+    assert phases['reopen_source']['status'] == 'skipped' and phases['run_full_migration']['status'] == 'skipped'
+    assert planned['starts']['fence']['phases'][:3] == ['fence', 'verify_sessions', 'catch_up']
+    assert planned['order'] == begun['phases'][1:]
+
+
+def test_a_phase_does_not_start_inside_the_window_once_the_budget_is_spent(tmp_path):
+    from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
+    path = str(tmp_path / 'unit.json')
+    journal_utils.run({'path': path, 'operation': 'begin', 'unit': 'shop'}, now=1000.0)
+    journal_utils.run({'path': path, 'operation': 'data', 'data': {'window_start': 1000.0}}, now=1000.0)
+    journal_utils.run({'path': path, 'operation': 'phase', 'phase': 'verify_data', 'status': 'started', 'write_budget': 30}, now=1029.0)
+    with pytest.raises(journal_utils.JournalError) as caught:
+        journal_utils.run({'path': path, 'operation': 'phase', 'phase': 'arm_reverse', 'status': 'started', 'write_budget': 30}, now=1031.0)
+    assert str(caught.value) == 'The write-unavailable budget of 30 s is spent (31.0 s since the fence) before arm_reverse.'
+
+
+def test_check_mode_works_on_the_journal_in_memory(tmp_path):
+    from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
+    path = str(tmp_path / 'unit.json')
+    begun = journal_utils.run({'path': path, 'operation': 'begin', 'unit': 'shop'}, check_mode=True)
+    memory = begun['journal']
+    after = journal_utils.run({'path': path, 'operation': 'data', 'data': {'fence': {'scope': 'accounts'}}, 'journal': memory},
+                              check_mode=True)
+    assert after['loaded_from'] == 'memory' and after['journal']['data']['fence'] == {'scope': 'accounts'}
+    assert not (tmp_path / 'unit.json').exists()

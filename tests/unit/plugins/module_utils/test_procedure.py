@@ -87,3 +87,58 @@ def test_the_budget_runs_on_the_monotonic_clock_from_the_journal_window_start():
     state['point_of_no_return'] = 1003.0
     assert clock.budget_left(state) is None
     assert window.Clock(10).budget_left({'data': {}}) is None
+
+
+def test_steps_followed_by_the_switch_of_traffic_record_the_point_of_no_return():
+    phases = procedure.order('switchover')[1:]
+    plain = procedure.segments(phases, journal(run_full_migration='skipped', verify_data='skipped'))
+    window = [s for s in plain if s['kind'] == 'window'][-1]
+    assert window['phases'][-1] == 'start_reverse' and window.get('point_of_no_return') is True
+    hooked = procedure.segments(phases, journal(), hooks=['before_switch_traffic'])
+    assert not any(s.get('point_of_no_return') for s in hooked)
+    fast = procedure.segments(procedure.order('switchover', {'cutover': 'fast'})[1:],
+                              journal(run_full_migration='skipped', verify_data='skipped'))
+    assert [s['phases'] for s in fast if s.get('point_of_no_return')] == [['fence', 'verify_sessions', 'catch_up']]
+
+
+GOOD = dict(job_id='j1', source_engine='mysql', destination_engine='mysql', scope='accounts', app_accounts=['app'], catch_up_mode='token',
+            token_object='db.token', traffic={'method': 'tasks', 'hosts': 'apps', 'stop_tasks': 'stop.yml', 'start_tasks': 'start.yml'},
+            traffic_hosts=['app1'], write_budget=300, max_delay=5, stable_window=60, undelayed_timeout=3600, quiesce_timeout=60,
+            catch_up_timeout=300, full_migration_timeout=86400, poll_interval=2, hooks={}, reverse_method='auto', reverse_arm='before_fence',
+            cutover='armed', verify='none', verify_when='before_switch', reverse_planned='reverse_api', reverse_source_password=False,
+            reverse_destination_password=False)
+
+
+@pytest.mark.parametrize('change, expected', [
+    ({'job_id': ''}, procedure.UNIT_RULES),
+    ({'scope': 'accounts', 'app_accounts': []}, procedure.UNIT_RULES),
+    ({'traffic': {'method': 'service', 'hosts': 'apps'}}, procedure.UNIT_RULES),
+    ({'write_budget': 0}, procedure.UNIT_RULES),
+    ({'catch_up_mode': 'stable_window', 'stable_window': 120, 'write_budget': 60},
+     'switchover_write_budget (60 s) must be longer than switchover_stable_window (120 s): the stable window runs while writes are fenced.'),
+    ({'quiesce_timeout': -5, 'poll_interval': 0},
+     'switchover_quiesce_timeout must be 0 or more seconds, got -5. switchover_poll_interval must be more than 0 seconds, got 0.'),
+    ({'hooks': {'before_fence': '/no/such/hook.yml'}},
+     'switchover_hooks.before_fence is /no/such/hook.yml, which is not a task file: give the path of one.'),
+    ({'traffic_hosts': []}, 'switchover_traffic.hosts (apps) matches no host of the inventory.'),
+    ({'cutover': 'now'}, 'switchover_reverse.method is auto, reverse_api or configure (got auto); switchover_reverse.arm is before_fence '
+                         'or in_window (got before_fence); switchover_cutover is armed or fast (got now); switchover_verify is none, count '
+                         'or checksum (got none); switchover_verify_when is before_switch or after_switch (got before_switch).'),
+    ({'reverse_method': 'reverse_api', 'source_engine': 'postgresql'},
+     'switchover_reverse.method=reverse_api, but DTS creates reverse instances (CreateReverseDtsJob) only between two MySQL, two SQL '
+     'Server or two MongoDB databases, and this unit goes from postgresql to mysql. Set switchover_reverse.method to auto or configure '
+     '(with source_password and destination_password).'),
+    ({'reverse_method': 'auto', 'reverse_planned': 'configure', 'source_engine': 'postgresql'},
+     "the reverse task of this unit is a configured incremental-only migration task (switchover_reverse.method=auto, which picks configure "
+     "for postgresql), and DTS does not return the databases' passwords: set switchover_reverse.source_password and "
+     'switchover_reverse.destination_password.'),
+])
+def test_settings_that_cannot_work_get_one_message_before_anything_runs(change, expected):
+    assert procedure.check_settings(dict(GOOD, **change), isfile=lambda path: False) == expected
+
+
+def test_good_settings_pass_and_a_relative_hook_file_is_left_to_include_tasks():
+    assert procedure.check_settings(GOOD) == ''
+    assert procedure.check_settings(dict(GOOD, hooks={'after_catch_up': 'hooks/check.yml'}), isfile=lambda path: False) == ''
+    problem = procedure.check_settings(dict(GOOD, hooks={'before_fencing': 'x.yml'}))
+    assert problem.startswith('switchover_hooks has before_fencing, which names no phase')
