@@ -25,9 +25,10 @@ class Phase(object):
     report colours it), ``runs`` (TASK or STEP), ``window`` (whether it runs while writes are fenced),
     ``records`` (journal data it writes: an abort reads them), ``undo`` (how an abort undoes it)."""
 
-    def __init__(self, name, title, kind, runs, window=False, records=(), undo=''):
+    def __init__(self, name, title, kind, runs, window=False, records=(), undo='', back_title=None):
         self.name = name
         self.title = title
+        self.back_title = back_title
         self.kind = kind
         self.runs = runs
         self.window = window
@@ -35,6 +36,8 @@ class Phase(object):
         self.undo = undo
 
     def titled(self, direction):
+        if direction == 'back' and self.back_title:
+            return self.back_title
         return self.title.format(**SIDES[direction])
 
 
@@ -44,7 +47,7 @@ SIDES = {
 }
 
 PHASES = dict((phase.name, phase) for phase in (
-    Phase('preflight', 'Preflight checks', 'check', TASK),
+    Phase('preflight', 'Preflight checks', 'check', TASK, back_title='Preflight checks of the rollback'),
     Phase('wait_undelayed', 'Wait until the task is undelayed', 'dts', TASK),
     Phase('arm_reverse', 'Arm the reverse task', 'dts', TASK, records=('reverse_requested', 'reverse_job_id', 'reverse_method'),
           undo='release the reverse task'),
@@ -52,14 +55,16 @@ PHASES = dict((phase.name, phase) for phase in (
           undo='start traffic on the {from} again'),
     Phase('fence', 'Fence writes on the {from}', 'database', STEP, window=True, records=('window_start', 'fence'),
           undo='lift the fence from its record'),
-    Phase('verify_sessions', 'Verify no session writes on the {from}', 'database', STEP, window=True, records=('sessions_ended',)),
-    Phase('catch_up', 'Prove that the {task} caught up', 'database', STEP, window=True, records=('caught_up', 'lag_samples')),
+    Phase('verify_sessions', 'Verify no session writes', 'database', STEP, window=True, records=('sessions_ended',),
+          back_title='Verify no session writes on the destination'),
+    Phase('catch_up', 'Prove catch-up', 'database', STEP, window=True, records=('caught_up', 'lag_samples'),
+          back_title='Prove the reverse task caught up'),
     Phase('run_full_migration', 'Run the full migration to its end', 'dts', TASK, window=True),
     Phase('verify_data', 'Verify the data', 'database', TASK, window=True),
     Phase('pause_forward', 'Pause the {task}', 'dts', STEP, window=True, records=('forward_pause_requested', 'pause_checkpoint'),
           undo='resume the {task} from its checkpoint, unless the writer of its reverse instance started'),
-    Phase('reopen_source', 'Re-enable writes on the {from} for the reverse task', 'database', STEP, window=True,
-          records=('source_reopened',)),
+    Phase('reopen_source', 'Re-enable writes for the reverse task', 'database', STEP, window=True, records=('source_reopened',),
+          back_title='Re-enable writes on the source'),
     Phase('start_reverse', 'Start the reverse task', 'dts', STEP, window=True,
           records=('reverse_start_requested', 'forward_resumable'), undo='release the reverse task'),
     Phase('switch_traffic', 'Start traffic on the {to} (point of no return)', 'traffic', TASK, window=True),
@@ -100,9 +105,7 @@ def titles():
     for phase in PHASES.values():
         table[phase.name] = (phase.titled('forward'), phase.kind)
     for name in ROLLBACK_PHASES:
-        phase = PHASES[name]
-        title = 'Preflight checks of the rollback' if name == 'preflight' else phase.titled('back')
-        table[journal_name(name, 'back')] = (title, phase.kind)
+        table[journal_name(name, 'back')] = (PHASES[name].titled('back'), PHASES[name].kind)
     return table
 
 

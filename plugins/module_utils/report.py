@@ -15,37 +15,12 @@ import os
 import re
 
 from ansible_collections.dtsops.switchover.plugins.module_utils import journal as journal_utils
+from ansible_collections.dtsops.switchover.plugins.module_utils import procedure
 
-# Phase -> (title, kind). The kind tells DTS steps from database steps in the charts and tables.
-PHASES = {
-    'preflight': ('Preflight checks', 'check'),
-    'wait_undelayed': ('Wait until the task is undelayed', 'dts'),
-    'arm_reverse': ('Arm the reverse task', 'dts'),
-    'stop_traffic': ('Stop application traffic on the source', 'traffic'),
-    'fence': ('Fence writes on the source', 'database'),
-    'verify_sessions': ('Verify no session writes', 'database'),
-    'catch_up': ('Prove catch-up', 'database'),
-    'run_full_migration': ('Run the full migration to its end', 'dts'),
-    'verify_data': ('Verify the data', 'database'),
-    'pause_forward': ('Pause the forward task', 'dts'),
-    'reopen_source': ('Re-enable writes for the reverse task', 'database'),
-    'reverse_task': ('Create and start the reverse task', 'dts'),
-    'start_reverse': ('Start the reverse task', 'dts'),
-    'switch_traffic': ('Start traffic on the destination (point of no return)', 'traffic'),
-    'release_forward': ('Release the forward task', 'dts'),
-    'rollback_preflight': ('Preflight checks of the rollback', 'check'),
-    'rollback_stop_traffic': ('Stop application traffic on the destination', 'traffic'),
-    'rollback_fence': ('Fence writes on the destination', 'database'),
-    'rollback_verify_sessions': ('Verify no session writes on the destination', 'database'),
-    'rollback_catch_up': ('Prove the reverse task caught up', 'database'),
-    'rollback_pause_reverse': ('Pause the reverse task', 'dts'),
-    'rollback_reopen_source': ('Re-enable writes on the source', 'database'),
-    'rollback_switch_traffic': ('Start traffic on the source (point of no return)', 'traffic'),
-    'finalize_release_reverse': ('Release the reverse task', 'dts'),
-    'finalize_release_forward': ('Release the forward task', 'dts'),
-    'finalize_revoke': ('Fence the migration account', 'database'),
-    'abort': ('Abort and restore the source', 'abort'),
-}
+# Phase -> (title, kind), from the procedure. The kind tells DTS steps from database steps in the
+# charts and tables. reverse_task is the phase of journals written before the reverse task was armed
+# in two phases.
+PHASES = dict(procedure.titles(), reverse_task=('Create and start the reverse task', 'dts'), abort=('Abort and restore the source', 'abort'))
 KINDS = {
     'check': ('Check', '#7f8c8d'),
     'dts': ('DTS step', '#2e86c1'),

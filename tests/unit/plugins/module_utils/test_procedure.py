@@ -36,7 +36,7 @@ def test_the_rollback_is_the_switchover_the_other_way_under_its_own_names():
     titles = procedure.titles()
     assert titles['rollback_fence'] == ('Fence writes on the destination', 'database')
     assert titles['fence'] == ('Fence writes on the source', 'database')
-    assert titles['rollback_pause_reverse'][0] == 'Pause the reverse task'
+    assert titles['rollback_pause_reverse'][0] == 'Pause the reverse task' and titles['pause_forward'][0] == 'Pause the forward task'
 
 
 @pytest.mark.parametrize('settings, skipped', [
