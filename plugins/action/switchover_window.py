@@ -54,8 +54,8 @@ def mark_running(phase, environ=os.environ):
         os.replace(path + '.partial', path)
 
 
-# The steps that talk to DTS (the catch-up proof does in stable_window mode).
-DTS_STEPS = ('catch_up', 'pause_forward', 'start_reverse')
+# The steps that talk to DTS (the catch-up proof does in stable_window mode, the preflight reads the task).
+DTS_STEPS = ('preflight', 'arm_reverse', 'catch_up', 'pause_forward', 'start_reverse')
 
 
 class ActionModule(ActionBase):
@@ -119,6 +119,9 @@ class ActionModule(ActionBase):
             failure = dict(exc.result)
             failure.pop('invocation', None)
             result.update(failure, failed=True, msg=failure.get('msg') or str(exc), failed_module=exc.module)
+            if exc.check:
+                # What the abort says: the check that failed, as the role's own tasks would name it.
+                result['reason'] = '%s: %s' % (exc.check, result['msg'])
         except journal_utils.JournalError as exc:
             result.update(failed=True, msg=str(exc))
         finally:

@@ -249,3 +249,11 @@ class InProcessDtsModule(_Dts, InProcessModule):
 
     def __init__(self, argument_spec, params, check_mode=False, diff=False, **rules):
         super(InProcessDtsModule, self).__init__(dts_spec(argument_spec), params, check_mode=check_mode, diff=diff, **rules)
+
+
+class InProcessDbDtsModule(_Db, _Dts, InProcessModule):
+    """In-process DbDtsModule: ``argument_spec`` is the module's own options, as for DbDtsModule."""
+
+    def __init__(self, argument_spec, params, check_mode=False, diff=False, **rules):
+        super(InProcessDbDtsModule, self).__init__(dts_spec(db_spec(argument_spec, pair=True)), params, check_mode=check_mode, diff=diff,
+                                                   **rules)

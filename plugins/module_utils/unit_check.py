@@ -16,6 +16,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from ansible_collections.dtsops.switchover.plugins.module_utils.db import ENGINE_NAMES, engine_class
+from ansible_collections.dtsops.switchover.plugins.module_utils.dts import DtsError
+
 OK, MISMATCH, UNCHECKED = 'ok', 'mismatch', 'unchecked'
 SIDES = (('source', 'SourceEndpoint'), ('destination', 'DestinationEndpoint'))
 
@@ -208,3 +211,67 @@ def all_loopback(addresses):
         return bool(addresses) and all(ipaddress.ip_address(address.split('%')[0]).is_loopback for address in addresses)
     except ValueError:
         return False
+
+
+# -- the module (switchover_unit_check; the window action runs it in-process) --------------------
+
+UNIT_CHECK_SPEC = dict(
+    job_id=dict(type='str', required=True),
+    labels=dict(type='dict', default={}, options=dict(
+        job_id=dict(type='str', default='job_id'),
+        source=dict(type='str', default='source'),
+        destination=dict(type='str', default='destination'),
+    )),
+)
+
+
+def unit_check(module):
+    params = module.params
+    job_id = (params['job_id'] or '').strip()
+    if not job_id:
+        module.fail_json(msg='%s must not be empty.' % params['labels']['job_id'])
+    result = dict(changed=False, checks=[], unchecked=[], summary='', statements=[], destination_statements=[], api_calls=[])
+
+    client = module.client()
+    try:
+        job = client.describe_job(job_id)
+    except DtsError as exc:
+        module.fail_from(exc, client=client, **result)
+    result.update(job=job.as_dict(), api_calls=list(client.api_calls))
+
+    ports = dict((name, engine_class(name).default_port) for name in ENGINE_NAMES)
+    unit = UnitCheck(job, client.region, params['source'], params['destination'], ports, labels=params['labels'])
+
+    def finish(checks, **extra):
+        result.update(extra, checks=checks, summary=summary(checks),
+                      unchecked=[item['detail'] for item in checks if item['status'] == UNCHECKED])
+        message = unit.failure(checks)
+        if message:
+            module.fail_json(msg=message, **result)
+        return result
+
+    checks = unit.static_checks()
+    if unit.failure(checks):
+        # A wrong engine or address: connecting would only add a less clear error.
+        return finish(checks)
+
+    labels = params['labels']
+    names = dict((side, side if labels[side] == side else '%s (%s)' % (side, labels[side])) for side in ('source', 'destination'))
+    source = module.connect_engine(params['source'], what=names['source'])
+    destination = None
+    engine = source
+    try:
+        destination = module.connect_engine(params['destination'], what=names['destination'])
+        identities = {'source': source.server_identity()}
+        engine = destination
+        identities['destination'] = destination.server_identity()
+    except Exception as exc:
+        result.update(checks=checks, statements=list(source.statements),
+                      destination_statements=list(destination.statements) if destination else [])
+        module.fail_from(exc, engine=engine, doing='reading the identity of the server', **result)
+    finally:
+        source.close()
+        if destination is not None:
+            destination.close()
+    checks.append(unit.identity_check(identities['source'], identities['destination']))
+    return finish(checks, identities=identities, statements=list(source.statements), destination_statements=list(destination.statements))

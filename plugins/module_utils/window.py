@@ -34,12 +34,33 @@ ARGUMENT_SPEC = dict(
 
 
 class StepFailed(Exception):
-    """A module failed: ``result`` is its result (msg first)."""
+    """A module failed: ``result`` is its result (msg first). ``check`` names what was being
+    checked, as the abort reason's first words ("Check the unit against its DTS task: ...")."""
 
-    def __init__(self, module, result):
+    def __init__(self, module, result, check=None):
         super(StepFailed, self).__init__(result.get('msg') or '%s failed' % module)
         self.module = module
         self.result = result
+        self.check = check
+
+
+def checked(call, check, module, args, check_mode=None):
+    """``call`` with the name of the check on a failure."""
+    try:
+        return call(module, args, check_mode=check_mode)
+    except StepFailed as exc:
+        raise StepFailed(exc.module, exc.result, check)
+
+
+def answers(call, check, connection):
+    """The sessions of a database, read once (db_sessions_quiesced, timeout 0, check mode). Sessions
+    that still write are not a failure here: only a database that does not answer is."""
+    try:
+        return call('dtsops.switchover.db_sessions_quiesced', dict(connection, timeout=0), check_mode=True)
+    except StepFailed as exc:
+        if 'sessions' in exc.result:
+            return exc.result
+        raise StepFailed(exc.module, exc.result, check)
 
 
 class Clock(object):
@@ -232,10 +253,125 @@ def way_back(ctx, call, reverse_seen=False):
                 % (ctx.data['reverse_job_id'], job.get('status'), job.get('phase'),
                    '; ' + job['error_message'] if job.get('error_message') else ''))})
     for which in ('from', 'to'):
-        call('dtsops.switchover.db_sessions_quiesced', dict(ctx.side(which), timeout=0), check_mode=True)
+        answers(call, 'Check that the %s answers' % _name(ctx, which), ctx.side(which))
+
+
+def _subset(connection):
+    """What the journal keeps of a connection: never a secret."""
+    return dict((key, connection.get(key)) for key in ('engine', 'login_host', 'login_port', 'login_db'))
+
+
+def preflight(ctx, call):
+    """Read-only checks before anything changes. The unit is the task's (its engines, addresses and
+    two servers); the task can be switched over; the fence the source would take, its sessions, and
+    the catch-up token on both databases (or the destination answers)."""
+    if ctx.direction == 'back':
+        return rollback_preflight(ctx, call)
+    s = ctx.settings
+    unit = checked(call, 'Check the unit against its DTS task', 'dtsops.switchover.switchover_unit_check',
+                   dict(job_id=s['job_id'], source=s['source'], destination=s['destination'],
+                        labels={'job_id': 'switchover_job_id', 'source': 'switchover_source', 'destination': 'switchover_destination'}),
+                   check_mode=False)
+    task = unit['job']
+    incremental = bool(task['migration_mode']['incremental'])
+    if (task['failed'] or task['paused'] or task['phase'] in ('failed', 'paused')
+            or not (incremental or task['phase'] in ('not_started', 'finished'))):
+        raise StepFailed('preflight', {'msg': 'The DTS task %s is %s (phase %s)%s. %s' % (
+            s['job_id'], task['status'], task['phase'], ': ' + task['error_message'] if task.get('error_message') else '',
+            'Resume a paused task deliberately (dtsops.switchover.dts_task state=running force=true) once you know why it is paused.'
+            if task['paused'] else
+            'A switchover needs a running task in incremental migration, or a full-only task that has not started or has finished.')},
+            'Refuse a task that cannot be switched over')
+    accounts = s.get('accounts') or [] if s['scope'] == 'accounts' else []
+    fence_plan = checked(call, "Check the source's accounts and the fence it would take", 'dtsops.switchover.db_write_lock',
+                         dict(ctx.side('from'), state='locked', scope=s['scope'], accounts=accounts, exclude_users=s.get('exclude_users') or [],
+                              **(s.get('fence_options') or {})), check_mode=True)
+    sessions = answers(call, 'List the sessions on the source', dict(ctx.side('from'), exclude_users=s.get('exclude_users') or []))
+    if s['catch_up_mode'] == 'token':
+        checked(call, 'Check the catch-up token on both databases', 'dtsops.switchover.db_caught_up',
+                dict(source=ctx.side('from'), destination=ctx.side('to'), token_object=s['token_object'], create=bool(s.get('token_create'))),
+                check_mode=True)
+    else:
+        answers(call, 'Check the destination', ctx.side('to'))
+    counts = sessions.get('counts') or {}
+    plan = ('%s; task %s %s/%s, delay %s ms; fence %s%s would run: %s; sessions on the source: %s; catch-up by %s'
+            % (unit['summary'], s['job_id'], task['status'], task['phase'], task['delay_ms'], s['scope'],
+               ' of ' + ', '.join(accounts) if s['scope'] == 'accounts' else '', '; '.join(fence_plan.get('statements') or []),
+               _json(counts), s['catch_up_mode']))
+    result = {'task_status': task['status'], 'task_phase': task['phase'], 'delay_ms': task['delay_ms'], 'sessions': counts,
+              'unit_checks': unit['checks'], 'plan': plan}
+    data = {'job_id': s['job_id'], 'incremental': incremental, 'scope': s['scope'], 'catch_up_mode': s['catch_up_mode'],
+            'fenced_accounts': accounts, 'fence_planned': fence_plan.get('fence'), 'source': _subset(s['source']),
+            'destination': _subset(s['destination']),
+            'lag_samples': [{'time': ctx.clock.now(), 'delay_ms': task['delay_ms'], 'phase': 'preflight'}] if task['delay_ms'] is not None else []}
+    return result, data
+
+
+def rollback_preflight(ctx, call):
+    """The rollback's checks: the reverse task runs in incremental synchronization; the fence the
+    destination would take; the catch-up token on both databases."""
+    s = ctx.settings
+    info = call('dtsops.switchover.dts_task_info', dict(job_id=s['reverse_job_id']))
+    job = (info.get('jobs') or [{}])[0]
+    if job.get('failed') or job.get('phase') != 'incremental':
+        raise StepFailed('preflight', {'msg': 'The reverse task %s is %s (phase %s): a rollback needs it running in incremental '
+                                              'synchronization.' % (s['reverse_job_id'], job.get('status'), job.get('phase'))},
+                         'Refuse a reverse task that cannot carry the workload back')
+    accounts = s.get('accounts') or [] if s['scope'] == 'accounts' else []
+    fence_plan = checked(call, "Check the destination's accounts and the fence it would take", 'dtsops.switchover.db_write_lock',
+                         dict(ctx.side('from'), state='locked', scope=s['scope'], accounts=accounts, exclude_users=s.get('exclude_users') or [],
+                              **(s.get('fence_options') or {})), check_mode=True)
+    if s['catch_up_mode'] == 'token':
+        checked(call, 'Check the catch-up token on both databases', 'dtsops.switchover.db_caught_up',
+                dict(source=ctx.side('from'), destination=ctx.side('to'), token_object=s['token_object']), check_mode=True)
+    result = {'reverse_status': job.get('status'), 'delay_ms': job.get('delay_ms'),
+              'plan': 'reverse task %s %s, delay %s ms; fence on the destination would run: %s'
+                      % (s['reverse_job_id'], job.get('status'), job.get('delay_ms'), '; '.join(fence_plan.get('statements') or []))}
+    data = {'job_id': s['job_id'], 'reverse_job_id': s['reverse_job_id'], 'reverse_method': s.get('switch_reverse_method') or '',
+            'scope': s['scope'], 'catch_up_mode': s['catch_up_mode'], 'fenced_accounts': accounts, 'fence_planned': fence_plan.get('fence')}
+    return result, data
+
+
+def arm_reverse(ctx, call):
+    """The vendor's order: the reverse task is created while the forward task runs, so that its
+    precheck (minutes on the real service) happens before writes are fenced. Its ID goes into the
+    journal the moment DTS returns it; the precheck is waited for in a second call."""
+    s = ctx.settings
+    reverse = s.get('reverse') or {}
+    ctx.record({'reverse_requested': True})
+    args = dict(job_id=s['job_id'], state='present', start=False, wait=False,
+                method=ctx.data.get('reverse_method') or reverse.get('method') or 'auto', reverse_job_id=ctx.data.get('reverse_job_id') or None,
+                name=reverse.get('name'), source_password=reverse.get('source_password'),
+                destination_password=reverse.get('destination_password'), timeout=ctx.timeout(120), poll_interval=POLL)
+    created = call('dtsops.switchover.dts_reverse_task', dict((key, value) for key, value in args.items() if value is not None))
+    ctx.record({'reverse_job_id': created.get('job_id'), 'reverse_instance_id': created.get('instance_id') or '',
+                'reverse_method': created.get('method')})
+    if s.get('cutover') == 'fast' and created.get('method') != 'reverse_api':
+        raise StepFailed('arm_reverse', {'msg': (
+            'switchover_cutover=fast needs a reverse instance prechecked before the fence, but the reverse task of %s is a configured '
+            'migration task (%s), whose precheck runs only when it starts. Use switchover_cutover=armed.'
+            % (s['job_id'], created.get('fallback') or 'the engines of the task'))}, 'Refuse the fast cut-over without a reverse instance')
+    armed = {}
+    if not ctx.check_mode and created.get('method') == 'reverse_api' and created.get('state') != 'paused':
+        # A configured task (method configure) waits for StartDtsJob: its precheck runs when it starts.
+        left = ctx.clock.budget_left(ctx.journal) if ctx.clock is not None else None
+        armed = call('dtsops.switchover.dts_reverse_task', dict(
+            job_id=s['job_id'], state='present', start=False, method='reverse_api', reverse_job_id=created.get('job_id'),
+            timeout=ctx.timeout(float(reverse.get('precheck_timeout') or 900)), poll_interval=POLL if left is not None else s.get('poll_interval', 2)))
+    if created.get('method') == 'reverse_api':
+        plan = 'create the reverse instance of %s (CreateReverseDtsJob) and wait for its precheck' % s['job_id']
+    else:
+        plan = ('buy and configure an incremental-only migration task from the destination to the source, not started (its precheck '
+                'runs when it starts, inside the window)')
+    if created.get('job_id'):
+        plan += ': %s' % created['job_id']
+    return ({'created': created.get('created'), 'method': created.get('method'), 'state': armed.get('state') or created.get('state'),
+             'precheck_waited': armed.get('waited') or 0, 'plan': plan}, {})
 
 
 STEPS = {
+    'preflight': preflight,
+    'arm_reverse': arm_reverse,
     'fence': fence,
     'verify_sessions': verify_sessions,
     'catch_up': catch_up,

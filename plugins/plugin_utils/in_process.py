@@ -13,8 +13,8 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.window import St
 
 def _runners():
     """module name -> (in-process module class, the module's own options, function, its options): imported on first use."""
-    from ansible_collections.dtsops.switchover.plugins.module_utils import catch_up, fencing, reverse_task, sessions, task_state
-    from ansible_collections.dtsops.switchover.plugins.module_utils.module_base import InProcessDbModule, InProcessDtsModule
+    from ansible_collections.dtsops.switchover.plugins.module_utils import catch_up, fencing, reverse_task, sessions, task_state, unit_check
+    from ansible_collections.dtsops.switchover.plugins.module_utils.module_base import InProcessDbDtsModule, InProcessDbModule, InProcessDtsModule
     return {
         'dtsops.switchover.db_write_lock': (InProcessDbModule, fencing.WRITE_LOCK_SPEC, fencing.write_lock, {}),
         'dtsops.switchover.db_sessions_quiesced': (InProcessDbModule, sessions.SESSIONS_QUIESCED_SPEC, sessions.sessions_quiesced, {}),
@@ -22,6 +22,7 @@ def _runners():
         'dtsops.switchover.dts_task': (InProcessDtsModule, task_state.TASK_STATE_SPEC, task_state.task_state, {}),
         'dtsops.switchover.dts_task_info': (InProcessDtsModule, task_state.TASK_INFO_SPEC, task_state.task_info, task_state.TASK_INFO_RULES),
         'dtsops.switchover.dts_reverse_task': (InProcessDtsModule, reverse_task.REVERSE_TASK_SPEC, reverse_task.reverse_task, {}),
+        'dtsops.switchover.switchover_unit_check': (InProcessDbDtsModule, unit_check.UNIT_CHECK_SPEC, unit_check.unit_check, {}),
     }
 
 
@@ -51,7 +52,7 @@ class Runner(object):
 
     def call(self, module, args, check_mode=None):
         check_mode = bool(self.action._task.check_mode) if check_mode is None else check_mode
-        if module.startswith('dtsops.switchover.dts_'):
+        if module.startswith('dtsops.switchover.dts_') or module == 'dtsops.switchover.switchover_unit_check':
             args = dict(self.dts, **args)
         entry = self._lookup(module)
         if entry is not None:
