@@ -55,7 +55,7 @@ def mark_running(phase, environ=os.environ):
 
 
 # The steps that talk to DTS (the catch-up proof does in stable_window mode, the preflight reads the task).
-DTS_STEPS = ('preflight', 'arm_reverse', 'catch_up', 'pause_forward', 'start_reverse')
+DTS_STEPS = ('preflight', 'wait_undelayed', 'arm_reverse', 'catch_up', 'pause_forward', 'start_reverse')
 
 
 class ActionModule(ActionBase):
@@ -79,6 +79,9 @@ class ActionModule(ActionBase):
             journal = params['journal'] if check_mode and params.get('journal') else self._load(params, store)
             clock = window.Clock(settings.get('write_budget', 300))
 
+            def say(line):
+                display.display('%s: %s' % (unit, line))
+
             def record(data):
                 journal_utils.merge_data(journal, data)
                 self._save(params['path'], journal, store, check_mode)
@@ -86,7 +89,7 @@ class ActionModule(ActionBase):
             steps = []
             for name in params['phases']:
                 phase, direction = procedure.base_name(name)
-                ctx = window.Context(settings, journal, direction, check_mode, clock, record)
+                ctx = window.Context(settings, journal, direction, check_mode, clock, record, say=say)
                 left = clock.budget_left(journal)
                 if left is not None and left <= 0:
                     raise window.StepFailed(name, {'msg': 'The write-unavailable budget of %g s is spent (%.1f s since the fence) before %s.'

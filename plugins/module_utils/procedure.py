@@ -49,7 +49,7 @@ SIDES = {
 PHASES = dict((phase.name, phase) for phase in (
     Phase('preflight', 'Preflight checks', 'check', STEP, back_title='Preflight checks of the rollback',
           records=('job_id', 'incremental', 'fence_planned')),
-    Phase('wait_undelayed', 'Wait until the task is undelayed', 'dts', TASK),
+    Phase('wait_undelayed', 'Wait until the task is undelayed', 'dts', STEP, records=('lag_samples',)),
     Phase('arm_reverse', 'Arm the reverse task', 'dts', STEP, records=('reverse_requested', 'reverse_job_id', 'reverse_method'),
           undo='release the reverse task'),
     Phase('stop_traffic', 'Stop application traffic on the {from}', 'traffic', TASK, records=('traffic_stopped',),

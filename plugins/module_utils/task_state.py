@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: dtsops.switchover contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The logic of dts_task (pause, resume, stop, finish or release a task, and wait for it) and of
-dts_task_info. :func:`task_state` and :func:`task_info` take a module object (module_base) and
-return the result, so the window action runs them in-process too."""
+"""The logic of dts_task (pause, resume, stop, finish or release a task, and wait for it), of
+dts_task_info and of dts_wait_undelayed. :func:`task_state`, :func:`task_info` and
+:func:`wait_undelayed` take a module object (module_base) and return the result, so the window
+action runs them in-process too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ansible_collections.dtsops.switchover.plugins.module_utils.dts import (
     job_state,
     looks_released,
     transition,
+    undelayed_check,
     wait_details,
 )
 from ansible_collections.dtsops.switchover.plugins.module_utils.waiting import Observation, WaitAborted, WaitTimeout
@@ -163,3 +165,72 @@ def task_info(module):
     except DtsError as exc:
         module.fail_from(exc, client=client, jobs=[])
     return dict(changed=False, jobs=[job.as_dict() for job in jobs], api_calls=client.api_calls)
+
+
+# -- dts_wait_undelayed -----------------------------------------------------------------------
+
+WAIT_UNDELAYED_SPEC = dict(
+    job_id=dict(type='str', required=True),
+    max_delay=dict(type='float', default=5),
+    stable_for=dict(type='float', default=0),
+    timeout=dict(type='float', default=1800),
+    poll_interval=dict(type='float', default=5),
+    accept_paused=dict(type='bool', default=False),
+    held_for=dict(type='float'),
+)
+
+
+def _seconds(value):
+    return ('%.3f' % value).rstrip('0').rstrip('.')
+
+
+def _last_seen(job):
+    if job is None:
+        return 'the task was never read'
+    delay = 'unknown' if job.delay_ms is None else '%s s' % _seconds(job.delay_seconds)
+    return 'last seen %s, phase %s, delay %s' % (job.status, job.phase, delay)
+
+
+def wait_undelayed(module):
+    """timeout and poll_interval are checked by the module base."""
+    params = module.params
+    for name in ('max_delay', 'stable_for'):
+        if params[name] < 0:
+            module.fail_json(msg='%s must be 0 or more seconds, got %s.' % (name, _seconds(params[name])))
+    # A slice of a longer wait (held_for set) may be shorter than the stability window.
+    if params['held_for'] is None and params['stable_for'] > params['timeout']:
+        module.fail_json(msg='stable_for (%s s) is longer than timeout (%s s): the wait could never succeed.'
+                         % (_seconds(params['stable_for']), _seconds(params['timeout'])))
+    if not params['job_id'].strip():
+        module.fail_json(msg='job_id must not be empty.')
+
+    job_id = params['job_id'].strip()
+    client = module.client()
+    result = dict(changed=False, job_id=job_id, held_for=0.0, **wait_details(None))
+    max_delay_ms = int(round(params['max_delay'] * 1000))
+    check = undelayed_check(max_delay_ms, accept_paused=params['accept_paused'])
+    goal = 'incremental migration with a delay of at most %s s' % _seconds(params['max_delay'])
+    if params['stable_for']:
+        goal += ' for %s s' % _seconds(params['stable_for'])
+    try:
+        job, outcome = client.watch(job_id, check, timeout=params['timeout'], poll_interval=params['poll_interval'],
+                                    stable_for=params['stable_for'], held_for=params['held_for'] or 0)
+    except (WaitTimeout, WaitAborted) as exc:
+        job = client.last_job
+        result.update(wait_details(exc.result), held_for=round(exc.result.held_for, 3))
+        if job is not None:
+            result['job'] = job.as_dict()
+        if isinstance(exc, WaitAborted):
+            module.fail_from(exc, client=client, **result)
+        module.fail_json(msg='DTS task %s did not reach %s within %s s: %s (%d polls).'
+                         % (job_id, goal, _seconds(params['timeout']), _last_seen(job), exc.result.polls),
+                         timed_out=True, goal=goal, last_seen=_last_seen(job), api_calls=client.api_calls, **result)
+    except DtsError as exc:
+        if client.last_job is not None:
+            result['job'] = client.last_job.as_dict()
+        module.fail_from(exc, client=client, **result)
+
+    result.update(wait_details(outcome), held_for=round(outcome.held_for, 3), api_calls=client.api_calls,
+                  status=job.status, phase=job.phase, delay_ms=job.delay_ms, delay_seconds=job.delay_seconds,
+                  checkpoint=job.checkpoint, caught_up=job.caught_up, job=job.as_dict())
+    return result

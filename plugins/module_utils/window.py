@@ -93,15 +93,17 @@ class Clock(object):
 
 
 class Context(object):
-    """What the steps read: the role's ``settings``, the journal as it is now, the direction."""
+    """What the steps read: the role's ``settings``, the journal as it is now, the direction;
+    ``say`` prints a line of progress."""
 
-    def __init__(self, settings, journal, direction='forward', check_mode=False, clock=None, recorder=None):
+    def __init__(self, settings, journal, direction='forward', check_mode=False, clock=None, recorder=None, say=None):
         self.settings = settings
         self.journal = journal
         self.direction = direction
         self.check_mode = check_mode
         self.clock = clock
         self.recorder = recorder
+        self.say = say or (lambda line: None)
 
     @property
     def data(self):
@@ -332,6 +334,43 @@ def rollback_preflight(ctx, call):
     return result, data
 
 
+def sliced_wait(ctx, call, args, total, slice_seconds):
+    """dts_wait_undelayed for ``total`` seconds in slices of ``slice_seconds``, a line of progress
+    between them (a wait of an hour shows what DTS says meanwhile). A slice that ends while the task
+    is undelayed hands the time held on to the next one."""
+    started = ctx.clock.monotonic() if ctx.clock is not None else 0.0
+    samples, polls, held = [], 0, 0.0
+    while True:
+        left = total - ((ctx.clock.monotonic() if ctx.clock is not None else 0.0) - started)
+        this = max(0.0, min(slice_seconds, left)) if slice_seconds > 0 else max(0.0, left)
+        try:
+            outcome = call('dtsops.switchover.dts_wait_undelayed', dict(args, timeout=this, held_for=held))
+        except StepFailed as exc:
+            outcome = exc.result
+            samples.extend(outcome.get('samples') or [])
+            polls += outcome.get('polls') or 0
+            if not outcome.get('timed_out') or left <= slice_seconds or slice_seconds <= 0:
+                raise StepFailed(exc.module, dict(outcome, samples=samples, polls=polls, msg=(
+                    'DTS task %s did not reach %s within %g s: %s (%d polls).' % (args['job_id'], outcome.get('goal'), total,
+                                                                                  outcome.get('last_seen'), polls)
+                    if outcome.get('timed_out') else outcome.get('msg'))))
+            held = float(outcome.get('held_for') or 0)
+            ctx.say('waiting for DTS task %s: %s (waited %d s of %g s)' % (args['job_id'], outcome.get('last_seen'), total - left + this, total))
+            continue
+        samples.extend(outcome.get('samples') or [])
+        return dict(outcome, samples=samples, polls=polls + (outcome.get('polls') or 0))
+
+
+def wait_undelayed(ctx, call):
+    s = ctx.settings
+    waited = sliced_wait(ctx, call, dict(job_id=s['job_id'], max_delay=s.get('max_delay', 5), poll_interval=s.get('poll_interval', 2)),
+                         float(s.get('undelayed_timeout', 3600)), float(s.get('progress_interval', 30)))
+    return ({'waited': waited.get('waited') or 0, 'polls': waited.get('polls') or 0, 'delay_ms': waited.get('delay_ms'),
+             'plan': 'the task is %s with a delay of %s ms (at most %s s wanted)' % (waited.get('status'), waited.get('delay_ms'),
+                                                                                  s.get('max_delay', 5))},
+            {'lag_samples': (ctx.data.get('lag_samples') or []) + (waited.get('samples') or [])})
+
+
 def arm_reverse(ctx, call):
     """The vendor's order: the reverse task is created while the forward task runs, so that its
     precheck (minutes on the real service) happens before writes are fenced. Its ID goes into the
@@ -371,6 +410,7 @@ def arm_reverse(ctx, call):
 
 STEPS = {
     'preflight': preflight,
+    'wait_undelayed': wait_undelayed,
     'arm_reverse': arm_reverse,
     'fence': fence,
     'verify_sessions': verify_sessions,

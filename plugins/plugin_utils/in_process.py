@@ -21,6 +21,7 @@ def _runners():
         'dtsops.switchover.db_caught_up': (InProcessDbModule, catch_up.CAUGHT_UP_SPEC, catch_up.caught_up, {'pair': True}),
         'dtsops.switchover.dts_task': (InProcessDtsModule, task_state.TASK_STATE_SPEC, task_state.task_state, {}),
         'dtsops.switchover.dts_task_info': (InProcessDtsModule, task_state.TASK_INFO_SPEC, task_state.task_info, task_state.TASK_INFO_RULES),
+        'dtsops.switchover.dts_wait_undelayed': (InProcessDtsModule, task_state.WAIT_UNDELAYED_SPEC, task_state.wait_undelayed, {}),
         'dtsops.switchover.dts_reverse_task': (InProcessDtsModule, reverse_task.REVERSE_TASK_SPEC, reverse_task.reverse_task, {}),
         'dtsops.switchover.switchover_unit_check': (InProcessDbDtsModule, unit_check.UNIT_CHECK_SPEC, unit_check.unit_check, {}),
     }
