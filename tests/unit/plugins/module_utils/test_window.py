@@ -135,3 +135,78 @@ def test_the_rollback_reopens_the_source_from_the_switchover_fence():
     assert result['plan'] == 'ALTER USER app ACCOUNT UNLOCK'
     ctx, journal = context('back')
     assert window.reopen_source(ctx, Calls()) == ({'plan': 'nothing to lift'}, {})
+
+
+TASK = {'status': 'Migrating', 'phase': 'incremental', 'failed': False, 'paused': False, 'delay_ms': 0, 'error_message': '',
+        'migration_mode': {'incremental': True}}
+
+
+def test_the_preflight_checks_the_unit_then_plans_the_fence_without_changing_anything():
+    ctx, journal = context()
+    calls = Calls({'switchover_unit_check': {'job': TASK, 'checks': [], 'summary': 'unit matches'},
+                   'db_write_lock': {'fence': {'scope': 'accounts'}, 'statements': ['ALTER USER app ACCOUNT LOCK']},
+                   'db_sessions_quiesced': {'sessions': [], 'counts': {'total': 3}}})
+    modes = []
+    original = calls.__call__
+
+    def call(module, args, check_mode=None):
+        modes.append((module.rsplit('.', 1)[1], check_mode))
+        return original(module, args, check_mode)
+    result, data = window.preflight(ctx, call)
+    assert modes == [('switchover_unit_check', False), ('db_write_lock', True), ('db_sessions_quiesced', True), ('db_caught_up', True)]
+    assert data['incremental'] is True and data['fence_planned'] == {'scope': 'accounts'} and data['fenced_accounts'] == ['app']
+    assert 'login_password' not in data['source'] and result['plan'].startswith('unit matches; task fwd Migrating/incremental')
+
+
+def test_the_preflight_refuses_a_paused_task_and_names_the_check():
+    ctx, journal = context()
+    paused = dict(TASK, status='Suspending', phase='paused', paused=True)
+    with pytest.raises(window.StepFailed) as caught:
+        window.preflight(ctx, Calls({'switchover_unit_check': {'job': paused, 'checks': [], 'summary': ''}}))
+    assert caught.value.check == 'Refuse a task that cannot be switched over'
+    assert str(caught.value).startswith('The DTS task fwd is Suspending (phase paused). Resume a paused task deliberately')
+
+
+def test_sessions_that_still_write_do_not_fail_a_check_that_only_asks_whether_the_database_answers():
+    ctx, journal = context(data={'reverse_job_id': 'rev'})
+    writing = window.StepFailed('dtsops.switchover.db_sessions_quiesced', {'msg': 'still writing', 'sessions': [{'id': 1}]})
+    window.way_back(ctx, Calls({'db_sessions_quiesced': writing}), reverse_seen=True)
+    down = window.StepFailed('dtsops.switchover.db_sessions_quiesced', {'msg': 'Cannot connect'})
+    with pytest.raises(window.StepFailed) as caught:
+        window.way_back(ctx, Calls({'db_sessions_quiesced': down}), reverse_seen=True)
+    assert caught.value.check == 'Check that the source answers'
+
+
+def test_arming_records_the_request_then_the_id_and_refuses_a_fast_cutover_without_a_reverse_instance():
+    ctx, journal = context()
+    calls = Calls({'dts_reverse_task': {'job_id': 'rev1', 'method': 'reverse_api', 'state': 'prechecking', 'created': True}}, journal)
+    result, data = window.arm_reverse(ctx, calls)
+    assert calls.calls[0][2]['reverse_requested'] is True and 'reverse_job_id' not in calls.calls[0][2]
+    assert calls.calls[1][1]['reverse_job_id'] == 'rev1' and calls.calls[1][2]['reverse_job_id'] == 'rev1'
+    assert result['method'] == 'reverse_api' and journal['data']['reverse_method'] == 'reverse_api'
+    ctx, journal = context(cutover='fast')
+    with pytest.raises(window.StepFailed) as caught:
+        window.arm_reverse(ctx, Calls({'dts_reverse_task': {'job_id': 'cfg1', 'method': 'configure', 'fallback': 'refused'}}))
+    assert caught.value.check == 'Refuse the fast cut-over without a reverse instance'
+    assert journal['data']['reverse_job_id'] == 'cfg1', 'the task is recorded before the refusal, so that the abort releases it'
+
+
+def test_a_long_wait_goes_in_slices_that_hand_on_the_time_held_and_say_where_it_is():
+    ctx, journal = context(undelayed_timeout=100, progress_interval=30)
+    now = [0.0]
+    ctx.clock = window.Clock(300, wall=lambda: 1000.0 + now[0], monotonic=lambda: now[0])
+    lines, held = [], []
+    answers = [{'timed_out': True, 'held_for': 4.0, 'last_seen': 'last seen Migrating, delay 9 s', 'goal': 'g', 'samples': [1], 'polls': 3},
+               {'waited': 12, 'status': 'Migrating', 'delay_ms': 0, 'samples': [2], 'polls': 2}]
+
+    def call(module, args, check_mode=None):
+        held.append(args['held_for'])
+        answer = answers.pop(0)
+        now[0] += args['timeout'] if answer.get('timed_out') else 12
+        if answer.get('timed_out'):
+            raise window.StepFailed(module, answer)
+        return answer
+    ctx.say = lines.append
+    result, data = window.wait_undelayed(ctx, call)
+    assert held == [0.0, 4.0] and result['polls'] == 5 and data['lag_samples'] == [1, 2]
+    assert lines == ['waiting for DTS task fwd: last seen Migrating, delay 9 s (waited 30 s of 100 s)']
