@@ -31,7 +31,8 @@ GATE_POINTS = 'DTSOPS_SWITCHOVER_STEP_POINTS'
 GATE_TIMEOUT = 300
 
 
-def gate(point, environ=os.environ):
+def gate(point, environ=None):
+    environ = os.environ if environ is None else environ
     directory = environ.get(GATE_DIRECTORY)
     points = environ.get(GATE_POINTS, '*').split(',')
     if not directory or ('*' not in points and point not in points):
@@ -45,8 +46,8 @@ def gate(point, environ=os.environ):
         time.sleep(0.01)
 
 
-def mark_running(phase, environ=os.environ):
-    directory = environ.get(GATE_DIRECTORY)
+def mark_running(phase, environ=None):
+    directory = (os.environ if environ is None else environ).get(GATE_DIRECTORY)
     if directory:
         path = os.path.join(directory, 'running')
         with open(path + '.partial', 'w') as stream:
@@ -70,8 +71,8 @@ class ActionModule(ActionBase):
         settings = params['settings']
         unit = params['unit']
         store = journal_utils.JournalStore(params['store'], check_mode) if params.get('store') else None
-        runner = in_process.Runner(self, task_vars, local=self._connection.transport in ('local', 'ansible.builtin.local'),
-                                    dts=settings.get('dts'))
+        local = self._connection.transport in ('local', 'ansible.builtin.local')
+        runner = in_process.Runner(self, task_vars, local=local, dts=settings.get('dts'))
         if any(procedure.base_name(name)[0] in DTS_STEPS for name in params['phases']):
             # The SDK's import (0.4 s) runs beside the fence instead of before the pause.
             threading.Thread(target=dts.preload_sdk, name='import the DTS SDK', daemon=True).start()

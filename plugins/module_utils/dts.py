@@ -24,7 +24,6 @@ import random
 import re
 import threading
 import time
-import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 

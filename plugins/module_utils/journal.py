@@ -392,13 +392,13 @@ def begin_message(journal, how, name, path):
     """What a person should know when a run resumes or has nothing to do ('' for a new run)."""
     if how == 'resumed':
         done = [phase for phase, entry in journal['phases'].items() if entry.get('status') in ('done', 'skipped')]
-        return 'Resuming run %s of %s (attempt %d); phases done: %s.' % (journal['run_id'], journal['unit'], journal['attempt'],
-                                                                        ', '.join(done) or 'none')
+        return 'Resuming run %s of %s (attempt %d); phases done: %s.' % (
+            journal['run_id'], journal['unit'], journal['attempt'], ', '.join(done) or 'none')
     if how == 'finished':
         ended = journal.get('outcome') + (': %s' % journal['message'] if journal.get('message') else '')
         return ('The %s of %s (run %s) ended %s. Nothing to do. To start a new %s of this unit, archive %s '
-                '(dtsops.switchover.switchover_journal operation=archive) and run again.' % (name, journal['unit'], journal['run_id'], ended,
-                                                                                              name, path))
+                '(dtsops.switchover.switchover_journal operation=archive) and run again.'
+                % (name, journal['unit'], journal['run_id'], ended, name, path))
     return ''
 
 

@@ -366,8 +366,8 @@ def wait_undelayed(ctx, call):
     waited = sliced_wait(ctx, call, dict(job_id=s['job_id'], max_delay=s.get('max_delay', 5), poll_interval=s.get('poll_interval', 2)),
                          float(s.get('undelayed_timeout', 3600)), float(s.get('progress_interval', 30)))
     return ({'waited': waited.get('waited') or 0, 'polls': waited.get('polls') or 0, 'delay_ms': waited.get('delay_ms'),
-             'plan': 'the task is %s with a delay of %s ms (at most %s s wanted)' % (waited.get('status'), waited.get('delay_ms'),
-                                                                                  s.get('max_delay', 5))},
+             'plan': 'the task is %s with a delay of %s ms (at most %s s wanted)'
+                     % (waited.get('status'), waited.get('delay_ms'), s.get('max_delay', 5))},
             {'lag_samples': (ctx.data.get('lag_samples') or []) + (waited.get('samples') or [])})
 
 

@@ -25,7 +25,7 @@ description:
   - The role M(dtsops.switchover.switchover) calls it; the steps are in C(module_utils/window.py).
   - When the unit's connection is local, the collection's modules run in-process; otherwise (the
     databases reachable only from the unit's host) they are shipped as usual, one per step.
-  - This is an action plugin: it runs on the controller only.
+  - This is an action plugin, it runs on the controller only.
 author:
   - dtsops.switchover maintainers (@dtsops)
 options:

@@ -43,6 +43,8 @@ def is_step(point):
     action stops there itself (its step gate), a hook would cut its steps in two."""
     phase = point.split('_', 1)[1]
     return procedure.PHASES[procedure.base_name(phase)[0]].runs == procedure.STEP
+
+
 PROBE_TIMEOUT = 5
 
 

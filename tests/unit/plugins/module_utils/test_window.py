@@ -37,7 +37,7 @@ def context(direction='forward', data=None, check_mode=False, **extra):
     journal = {'data': dict(data or {}), 'phases': {}, 'point_of_no_return': None}
     wall = [1000.0]
     clock = window.Clock(300, wall=lambda: wall[0], monotonic=lambda: wall[0])
-    ctx = window.Context(settings(**extra), journal, direction, check_mode, clock, lambda values: journal['data'].update(values))
+    ctx = window.Context(settings(**extra), journal, direction, check_mode, clock, journal['data'].update)
     return ctx, journal
 
 

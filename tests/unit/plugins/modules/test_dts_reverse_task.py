@@ -85,7 +85,7 @@ def test_configure_request_swaps_the_endpoints_for_incremental_only():
 
 def test_configure_request_with_other_accounts_objects_and_name():
     task = reverse_task.ReverseTask(Module(name='rollback', source_user='rb_writer', destination_user='rb_reader',
-                                               db_list={'shop': {'name': 'shop', 'all': True}}), client())
+                                           db_list={'shop': {'name': 'shop', 'all': True}}), client())
     params = task.configure_params(FORWARD, 'dtsinst1')
     assert (params['DtsJobName'], params['SourceEndpointUserName'], params['DestinationEndpointUserName']) == ('rollback', 'rb_reader', 'rb_writer')
     assert json.loads(params['DbList']) == {'shop': {'name': 'shop', 'all': True}}
