@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: dtsops.switchover contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The steps of the write-unavailable window: what each asks of which module, what it writes to the
-journal before it acts (so that a crash in the middle is undone correctly) and what it keeps.
+"""The steps the ``switchover_window`` action runs: the preflight, the wait for an undelayed task, the
+arming of the reverse task and the steps of the write-unavailable window (fence to writer start).
+For each: what it asks of which module, what it writes to the journal before it acts (so that a
+crash in the middle is undone correctly) and what it keeps.
 
 A step is ``step(ctx, call) -> (phase_result, phase_data)``. ``call(module, args)`` runs one of the
 collection's modules (in-process or shipped: the ``switchover_window`` action decides) and returns
