@@ -275,7 +275,7 @@ class Emulator(object):
 
     def replication_status(self, job_id):
         """Where the replication of a task stands (see ``replication``): position, applied, queued,
-        pending, backlog_ms, capturing, applying, error."""
+        pending, backlog_ms, capturing, applying, idle_seconds (since a change was last applied), error."""
         if self.replication is None:
             raise ValueError('this emulator does not replicate: create it with replication=True')
         return self.replication.status(self.job(job_id))

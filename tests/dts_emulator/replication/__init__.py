@@ -389,5 +389,5 @@ class ReplicationManager(object):
         state = source.state
         return {'engine': state.get('engine'), 'job_id': job.job_id, 'position': state.get('position'), 'prepared': bool(state.get('prepared')),
                 'applied': state.get('applied', 0), 'skipped': state.get('skipped', 0), 'queued': 0, 'pending': 0, 'backlog_ms': 0,
-                'capturing': False, 'applying': False, 'error': source.reported_error or source.pending_error,
+                'capturing': False, 'applying': False, 'idle_seconds': None, 'error': source.reported_error or source.pending_error,
                 'released': bool(state.get('released'))}

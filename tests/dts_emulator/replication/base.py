@@ -98,6 +98,8 @@ class Replicator(object):
         self.skipped = int(state.get('skipped', 0))
         self.error = None
         self.dirty = False
+        # When a unit was last applied or skipped (monotonic): how long the replicator has been idle.
+        self._progress_at = time.monotonic()
         self._queue = collections.deque()
         self._cond = threading.Condition()
         self._apply_enabled = False
@@ -151,6 +153,7 @@ class Replicator(object):
                     'applied': self.applied, 'skipped': self.skipped, 'queued': len(self._queue),
                     'pending': sum(1 for unit in self._queue if not unit.skip),
                     'backlog_ms': self._backlog_ms(time.time()), 'capturing': self.capturing, 'applying': self._apply_enabled,
+                    'idle_seconds': round(time.monotonic() - self._progress_at, 3),
                     'error': self.error, 'source': self.source.address, 'destination': self.destination.address}
 
     @property
@@ -310,6 +313,7 @@ class Replicator(object):
                         self.skipped += 1
                     else:
                         self.applied += 1
+                    self._progress_at = time.monotonic()
                     self.dirty = True
                     self._in_flight = False
                     self._cond.notify_all()

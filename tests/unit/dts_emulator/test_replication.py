@@ -229,6 +229,20 @@ def test_pause_holds_changes_and_resume_applies_them(make_emulator, workload):
     assert job.delay_ms == 0
 
 
+def test_the_status_says_how_long_nothing_was_applied(make_emulator, workload):
+    """A check that waits for a task replaying its backlog (started again after a server came back)
+    waits until it is idle: the status says for how long nothing was applied."""
+    emu = make_emulator()
+    job = start_task(emu, workload)
+    wait_caught_up(emu, job, workload, 'the copy')
+    time.sleep(0.5)
+    idle = emu.replication_status(job.job_id)['idle_seconds']
+    assert idle >= 0.5
+    workload.write('source')
+    wait_caught_up(emu, job, workload, 'the write')
+    assert emu.replication_status(job.job_id)['idle_seconds'] < idle
+
+
 def test_restart_continues_from_the_state_file(make_emulator, workload, tmp_path):
     state_file = str(tmp_path / 'state.json')
     emu = make_emulator(state_file=state_file)
