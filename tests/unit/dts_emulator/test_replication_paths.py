@@ -189,6 +189,41 @@ def test_redis_source_that_lost_the_checkpoint_fails_the_task_clearly(tmp_path):
             again.stop()
 
 
+def test_postgresql_task_started_again_after_its_source_crashed_loses_nothing():
+    """The source crashes (kill -9) while the task holds a backlog it captured but did not apply; the
+    task fails. Once the source is back, StartDtsJob continues from the checkpoint (what was applied),
+    not from the server's current position: every write arrives once, those held when it crashed and
+    those made before the task started again (docs/faults.md: the rollback's destination crash)."""
+    with LocalPair('postgresql') as pair:
+        workload = Workload(pair)
+        workload.prepare()
+        emu = Emulator(durations=DURATIONS, replication={'credentials': pair.credentials}).start()
+        job = emu.add_job(name=workload.name, source=workload.endpoint('source'), destination=workload.endpoint('destination'))
+        try:
+            emu.model.start(job)
+            wait_caught_up(emu, job, workload, 'the copy')
+            emu.model.suspend(job)
+            wait_for(lambda: job.status == 'Suspending', what='the pause')
+            for dummy in range(20):
+                workload.write('source')
+            wait_for(lambda: emu.replication_status(job.job_id)['pending'] >= 20, what='the capture of the held writes')
+            server = pair.source
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server._kill_process()  # pylint: disable=protected-access
+            server._stop_watchdog()  # pylint: disable=protected-access
+            wait_for(lambda: job.status == 'MigrationFailed', what='the task to fail with its source')
+            server._launch()  # pylint: disable=protected-access
+            for dummy in range(10):
+                workload.write('source')
+            emu.model.start(job)
+            wait_caught_up(emu, job, workload, 'every write')
+            assert workload.ledger('destination') == [('source', n) for n in range(1, 34)]
+            assert workload.counter('destination') == 33
+        finally:
+            emu.model.delete(job)
+            emu.stop()
+
+
 @pytest.mark.parametrize('replication, message', [
     ({'apply_latency': -1}, 'apply_latency must be a number of seconds >= 0, got -1'),
     ({'apply_rate': 0}, 'apply_rate must be a number of transactions per second > 0, got 0'),
