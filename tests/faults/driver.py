@@ -343,6 +343,25 @@ class FaultRehearsal(object):
             time.sleep(0.05)
         return True
 
+    def wait_replication_idle(self, quiet=3.0, timeout=120):
+        """With the application stopped: wait until every task that replicates has applied what it
+        captured and applied nothing more for ``quiet`` seconds (a task started again after a server
+        came back replays its backlog first). Returns the seconds waited, or None after ``timeout``."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            busy = []
+            for job in self.emulator.jobs():
+                try:
+                    status = self.emulator.replication_status(job.job_id)
+                except ValueError:
+                    continue    # the task does not replicate
+                if status['capturing'] and status['applying'] and (status['pending'] or (status['idle_seconds'] or 0) < quiet):
+                    busy.append(job.job_id)
+            if not busy:
+                return time.monotonic() - start
+            time.sleep(0.2)
+        return None
+
     def restart_emulator(self, down_for=1.0):
         """Stop the DTS emulator and start it again on the same port from its state file: the
         replication continues from the saved checkpoints."""

@@ -69,6 +69,8 @@ class Outcome(object):
         self.runs = 0
         self.figure = ''
         self.notes = []
+        self.late = 0
+        self.verified = None
 
     def row(self):
         return (self.engine, self.scenario, self.outcome or '-', _count(self.fences_left), _count(self.lost), _count(self.duplicated),
@@ -77,7 +79,7 @@ class Outcome(object):
     def __repr__(self):
         return '<Outcome %s %s: %s, fences left %s, lost %s, duplicated %s, reverse tasks %s, runs %s %s; %s>' % (
             self.engine, self.scenario, self.outcome, self.fences_left, self.lost, self.duplicated, self.reverse_tasks, self.runs,
-            self.figure, '; '.join(self.notes))
+            self.figure, '; '.join(self.notes + list((self.verified or {}).get('problems') or [])))
 
 
 COLUMNS = ('engine', 'scenario', 'outcome', 'fences left', 'writes lost', 'duplicated', 'reverse tasks created', 'runs', 'figure', 'test time')
@@ -113,6 +115,18 @@ def settle(rehearsal, outcome, completed, playbook='switchover'):
         outcome.outcome = rehearsal.outcome()
         outcome.fences_left = rehearsal.fences_left(completed=completed)
     outcome.lost, outcome.duplicated, outcome.verified = rehearsal.writes(timeout=20)
+    if playbook == 'rollback' and outcome.lost:
+        # The application has stopped: a task started again after a server came back may still be
+        # replaying its backlog. What it applies now was late, not lost; what never comes is lost.
+        counted = outcome.lost
+        waited = rehearsal.wait_replication_idle()
+        outcome.lost, outcome.duplicated, outcome.verified = rehearsal.writes(timeout=5)
+        outcome.late = counted - outcome.lost
+        outcome.notes.append('%d writes missing after the 20 s of the check; %s, %d of them arrived'
+                             % (counted, 'the tasks replayed their backlog in %.1f s more' % waited if waited is not None
+                                else 'the tasks still applied after 120 s more', outcome.late))
+        if outcome.late:
+            outcome.figure += ('; ' if outcome.figure else '') + '%d writes late' % outcome.late
     reverse = [job for job in rehearsal.reverse_tasks() if job.job_id not in outcome.earlier_reverse]
     outcome.reverse_tasks = len(reverse)
     outcome.notes.append('reverse tasks: %s' % ', '.join('%s%s' % (job.job_id, ' (released)' if job.released else '') for job in reverse))
