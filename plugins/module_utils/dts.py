@@ -836,6 +836,10 @@ def dts_client(module, client_class=DtsClient):
     if not HAS_SDK:
         module.fail_json(msg=missing_required_lib(SDK_PACKAGE), exception=SDK_IMPORT_ERROR)
     try:
+        sdk()
+    except ImportError as exc:  # found, but it does not import (a broken or partial install)
+        module.fail_json(msg=missing_required_lib(SDK_PACKAGE), exception=str(exc))
+    try:
         settings = resolve_settings(module.params)
     except DtsError as exc:
         module.fail_json(msg=str(exc))

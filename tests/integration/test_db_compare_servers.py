@@ -269,13 +269,19 @@ def test_module_in_a_playbook_with_objects_from_the_dts_task(tables, emulator, d
 PHASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'roles', 'switchover', 'tasks', 'phases', 'verify_data.yml')
 
 
-def phase_play(tables, extra_tasks, **variables):  # pylint: disable=redefined-outer-name
+def phase_play(tables, journal_path, extra_tasks, last_run=None, **variables):  # pylint: disable=redefined-outer-name
+    """The phase file alone, as the role runs it: a journal begun (the phase records itself in it),
+    the role's variables set. ``last_run``: what an earlier run recorded of the comparison."""
     facts = dict(switchover_source=tables.params(tables.source), switchover_destination=tables.params(tables.destination),
                  switchover_verify='checksum', switchover_verify_objects=[tables.object('items')], switchover_job_id='dtsjob0001',
-                 switchover_verify_chunk_size=1000, switchover_journal={'point_of_no_return': False, 'data': {}},
-                 switchover_budget_left=60)
+                 switchover_verify_chunk_size=1000, switchover_budget_left=60, switchover_phase='verify_data')
     facts.update(variables)
-    return [{'name': 'inputs', 'ansible.builtin.set_fact': facts}] + extra_tasks
+    begin = [{'name': 'begin', 'dtsops.switchover.switchover_journal': {'operation': 'begin'}}]
+    if last_run:
+        begin.append({'name': 'last run', 'dtsops.switchover.switchover_journal': {'operation': 'data', 'data': {'verify_data': last_run}}})
+    defaults = {'path': journal_path, 'unit': 'unit1', 'journal': "{{ (switchover_journal | default(omit)) if ansible_check_mode else omit }}"}
+    return [{'name': 'inputs', 'ansible.builtin.set_fact': facts},
+            {'name': 'run', 'module_defaults': {'dtsops.switchover.switchover_journal': defaults}, 'block': begin + extra_tasks}]
 
 
 def include_phase(name):
@@ -286,33 +292,44 @@ def show(name, variable):
     return {'name': name, 'ansible.builtin.debug': {'var': variable}}
 
 
-def test_phase_file_aborts_before_the_switch_and_reports_after_it(mariadb, mariadb_destination):
+def recorded(path):
+    """What the phase recorded: (its result, the data it kept)."""
+    with open(path) as stream:
+        journal = json.load(stream)
+    return journal['phases']['verify_data']['result'], journal['data']
+
+
+def test_phase_file_aborts_before_the_switch_and_reports_after_it(mariadb, mariadb_destination, tmp_path):
     tables = Tables('mariadb', mariadb, mariadb_destination).create()
     try:
-        run = play(phase_play(tables, [include_phase('verify'), show('result', 'switchover_phase_result'),
-                                       show('data', 'switchover_phase_data')]))
+        path = str(tmp_path / 'unit1.json')
+        run = play(phase_play(tables, path, [include_phase('verify')]))
         assert run.rc == 0, run
-        result = run.task('result')['switchover_phase_result']
+        result, data = recorded(path)
         assert result['consistent'] is True and result['differences'] == [] and result['method'] == 'checksum'
         assert result['plan'] == ('compare %s by checksum, a difference aborts; it took an unknown time (no earlier run)'
                                   % tables.object('items'))
-        assert run.task('data')['switchover_phase_data']['verify_data']['rows_compared'] == 2 * ROWS
+        assert data['verify_data']['rows_compared'] == 2 * ROWS
 
         tables.sql(tables.destination, 'DELETE FROM items WHERE id = 42')
+        path = str(tmp_path / 'unit1-differ.json')
         blocked = {'name': 'guarded', 'block': [include_phase('verify')],
                    'rescue': [show('blocked', 'ansible_failed_result.msg')]}
-        run = play(phase_play(tables, [blocked, {'name': 'after the switch', 'ansible.builtin.set_fact': {'switchover_verify_when': 'after_switch'}},
-                                       include_phase('verify after'), show('reported', 'switchover_phase_result')]))
+        run = play(phase_play(tables, path, [blocked, {'name': 'after the switch', 'ansible.builtin.set_fact': {'switchover_verify_when': 'after_switch'}},
+                                             include_phase('verify after')]))
         assert run.rc == 0, run
         assert run.task('blocked')['ansible_failed_result.msg'] == 'The data differ: %s: missing 42.' % tables.object('items')
-        reported = run.task('reported')['switchover_phase_result']
+        reported, data = recorded(path)
         assert reported['consistent'] is False and reported['differences'][0]['keys'] == [42]
         assert reported['plan'].endswith('by checksum, report only; it took an unknown time (no earlier run)')
 
-        run = play(phase_play(tables, [include_phase('plan'), show('planned', 'switchover_phase_result')],
-                              switchover_journal={'point_of_no_return': False, 'data': {'verify_data': {'seconds': 12.5}}}), check=True)
+        # Check mode compares nothing: the journal in memory says what the last run took.
+        path = str(tmp_path / 'unit1-plan.json')
+        run = play(phase_play(tables, path, [include_phase('plan'), show('planned', 'switchover_journal.phases.verify_data.result')],
+                              last_run={'seconds': 12.5}), check=True)
         assert run.rc == 0, run
-        planned = run.task('planned')['switchover_phase_result']
+        planned = run.task('planned')['switchover_journal.phases.verify_data.result']
         assert planned['consistent'] is None and planned['plan'].endswith('a difference aborts; it took 12.5 s on the last run')
+        assert not os.path.exists(path), 'check mode writes no journal'
     finally:
         tables.drop()
