@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: dtsops.switchover contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run steps of the write-unavailable window back to back in the ansible-playbook process: no
-task, fork, AnsiballZ or Python start per step. The journal is written (fsync) before and after
-each step; the write budget is kept on a monotonic clock; a line per step shows the progress."""
+"""Run steps of the procedure (the preflight, the wait, the arming, and those of the
+write-unavailable window) back to back in the ansible-playbook process: no task, fork, AnsiballZ or
+Python start per step. The journal is written (fsync) before and after each step; the write budget
+is kept on a monotonic clock; a line per step shows the progress."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class ActionModule(ActionBase):
         local = self._connection.transport in ('local', 'ansible.builtin.local')
         runner = in_process.Runner(self, task_vars, local=local, dts=settings.get('dts'))
         if any(procedure.base_name(name)[0] in DTS_STEPS for name in params['phases']):
-            # The SDK's import (0.4 s) runs beside the fence instead of before the pause.
+            # The SDK's import (0.4 s) runs beside the first step (the fence needs only its database).
             threading.Thread(target=dts.preload_sdk, name='import the DTS SDK', daemon=True).start()
         try:
             journal = params['journal'] if check_mode and params.get('journal') else self._load(params, store)
@@ -129,7 +130,6 @@ class ActionModule(ActionBase):
         except journal_utils.JournalError as exc:
             result.update(failed=True, msg=str(exc))
         finally:
-            runner.close()
             if store is not None:
                 store.close()
         if not result.get('failed'):

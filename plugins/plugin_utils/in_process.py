@@ -2,8 +2,8 @@
 # Copyright: dtsops.switchover contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run the collection's modules from an action plugin: in the ansible-playbook process when the
-unit's connection is local (the modules' code is the same; a drivers' import is paid once per
-run, not once per step), shipped as usual otherwise (the databases may be reachable only from
+unit's connection is local (the modules' code is the same; a driver's import is paid once per
+action, not once per step), shipped as usual otherwise (the databases may be reachable only from
 the unit's host) or when a driver is missing on the controller."""
 
 from __future__ import annotations
@@ -78,6 +78,3 @@ class Runner(object):
         if result.get('failed'):
             raise StepFailed(module, result)
         return result
-
-    def close(self):
-        pass
