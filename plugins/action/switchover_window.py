@@ -96,6 +96,8 @@ class ActionModule(ActionBase):
                 if left is not None and left <= 0:
                     raise window.StepFailed(name, {'msg': 'The write-unavailable budget of %g s is spent (%.1f s since the fence) before %s.'
                                                    % (clock.budget, clock.spent(journal), name)})
+                # A run killed inside a step left its name behind: no step runs while the gate waits.
+                mark_running(None)
                 gate('before_' + name)
                 started = time.monotonic()
                 journal_utils.set_phase(journal, name, 'started')
